@@ -1,0 +1,17 @@
+"""All vmmig options, one module per group; ``CONF`` has them registered."""
+
+from oslo_config import cfg
+
+from vmmig.conf import agent
+from vmmig.conf import conductor
+from vmmig.conf import default
+from vmmig.conf import drivers
+from vmmig.conf import libvirt
+from vmmig.conf import migration
+from vmmig.conf import scheduler
+from vmmig.conf import sim
+
+CONF = cfg.CONF
+
+for _module in (default, drivers, conductor, agent, scheduler, migration, sim, libvirt):
+    _module.register_opts(CONF)

@@ -1,0 +1,42 @@
+from oslo_config import cfg
+
+conductor_group = cfg.OptGroup('conductor', title='Conductor',
+                               help='The service that runs migrations.')
+
+conductor_opts = [
+    cfg.StrOpt('topic', default='vmmig-conductor', help='RPC topic of the conductor.'),
+    cfg.IntOpt('max_concurrent_migrations', default=10, min=1,
+               help='Migrations running at once in the whole deployment; more wait in '
+                    'the queue in submission order.'),
+    cfg.IntOpt('max_outbound_per_host', default=2, min=1,
+               help='Migrations running at once out of one source host.'),
+    cfg.IntOpt('max_inbound_per_host', default=2, min=1,
+               help='Migrations running at once into one destination host.'),
+    cfg.IntOpt('worker_threads', default=16, min=1,
+               help='Threads that execute migrations in one conductor.'),
+    cfg.FloatOpt('dispatch_interval', default=1.0, min=0.01,
+                 help='Seconds between two looks at the queue of migrations.'),
+    cfg.FloatOpt('heartbeat_timeout', default=30.0, min=0.1,
+                 help='Seconds without an agent heartbeat after which its host is '
+                      'marked down. Related: [agent] heartbeat_interval.'),
+    cfg.FloatOpt('fencing_grace', default=60.0, min=0.0,
+                 help='Seconds a host must have been silent before the heartbeat '
+                      'fencing driver confirms it cannot run VMs.'),
+    cfg.FloatOpt('progress_interval', default=1.0, min=0.0,
+                 help='At most one progress write to a migration record per this many '
+                      'seconds.'),
+    cfg.IntOpt('rpc_timeout', default=60, min=1,
+               help='Seconds to wait for an answer to a short RPC call.'),
+    cfg.IntOpt('migration_call_timeout', default=3600, min=1,
+               help='Seconds to wait for an agent to finish a long step (the copy of '
+                    'memory or disks).'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(conductor_group)
+    conf.register_opts(conductor_opts, group=conductor_group)
+
+
+def list_opts():
+    return {conductor_group: conductor_opts}

@@ -1,0 +1,36 @@
+from oslo_config import cfg
+
+libvirt_group = cfg.OptGroup('libvirt', title='libvirt hypervisor',
+                             help='The "libvirt" hypervisor driver.')
+
+libvirt_opts = [
+    cfg.StrOpt('uri', default='qemu:///system',
+               help='libvirt URI of the local daemon this agent drives.'),
+    cfg.StrOpt('migration_uri', default='tcp://127.0.0.1',
+               help='Address QEMU migration data flows to (VIR_MIGRATE_PARAM_URI); '
+                    'the destination agent publishes it.'),
+    cfg.StrOpt('migration_listen_address', default='127.0.0.1',
+               help='Address the destination QEMU listens on for migration data.'),
+    cfg.StrOpt('peer_uri',
+               help='libvirt URI by which a peer host reaches this host\'s daemon '
+                    '(peer-to-peer migration). Unset means the same as uri.'),
+    cfg.StrOpt('shared_storage_path', default='/var/lib/vmmig/instances',
+               help='Directory of the instances storage, shared by the hosts that '
+                    'share storage.'),
+    cfg.StrOpt('local_storage_path', default='/var/lib/vmmig/local',
+               help='Directory for disks local to this host.'),
+    cfg.StrOpt('os_version',
+               help='Operating system version this host reports. Unset means read '
+                    'from /etc/os-release.'),
+    cfg.StrOpt('cluster', default='default',
+               help='Cluster this host belongs to; migrations stay inside one.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(libvirt_group)
+    conf.register_opts(libvirt_opts, group=libvirt_group)
+
+
+def list_opts():
+    return {libvirt_group: libvirt_opts}

@@ -1,0 +1,44 @@
+"""Parsing the command line and configuration files of every vmmig program."""
+
+import os
+
+from oslo_db import options as db_options
+from oslo_log import log as logging
+import oslo_messaging
+
+from vmmig import conf
+
+CONF = conf.CONF
+
+_LOGGING_REGISTERED = False
+
+
+def set_defaults():
+    global _LOGGING_REGISTERED
+    if not _LOGGING_REGISTERED:
+        logging.register_options(CONF)
+        _LOGGING_REGISTERED = True
+    db_options.set_defaults(CONF, connection='sqlite:///' + os.path.join(
+        os.path.expanduser(CONF.state_path), 'vmmig.sqlite'))
+    oslo_messaging.set_transport_defaults('vmmig')
+    # Notifications are part of the product: emitted unless the operator says otherwise.
+    CONF.set_default('driver', ['messagingv2'], group='oslo_messaging_notifications')
+    logging.set_defaults(default_log_levels=logging.get_default_log_levels() + [
+        'stevedore=WARN', 'alembic=WARN', 'oslo_messaging=WARN', 'amqp=WARN', 'kombu=WARN'])
+
+
+def parse_args(argv, default_config_files=None, setup_logging=True):
+    set_defaults()
+    CONF(argv, project='vmmig', default_config_files=default_config_files)
+    # The state path may come from the file just read: recompute the default database.
+    db_options.set_defaults(CONF, connection='sqlite:///' + os.path.join(
+        os.path.expanduser(CONF.state_path), 'vmmig.sqlite'))
+    os.makedirs(os.path.expanduser(CONF.state_path), exist_ok=True)
+    if setup_logging:
+        logging.setup(CONF, 'vmmig')
+
+
+def is_embedded():
+    if CONF.embedded is not None:
+        return CONF.embedded
+    return not CONF.transport_url

@@ -1,0 +1,321 @@
+"""The only code that reads and writes the database.
+
+Every change of a migration's state is a guarded update: ``UPDATE ... WHERE
+state IN (expected)``. When two conductors race for one migration exactly one
+update matches a row; the other gets StateConflict and leaves it alone.
+"""
+
+import threading
+import time
+import uuid as uuidlib
+
+from oslo_db import api as oslo_db_api
+from oslo_db.sqlalchemy import engines
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from vmmig import conf
+from vmmig.db import models
+from vmmig.db import states
+from vmmig import exception
+
+CONF = conf.CONF
+
+_LOCK = threading.Lock()
+_ENGINE = None
+_SESSIONMAKER = None
+
+retry_on_deadlock = oslo_db_api.wrap_db_retry(max_retries=5, retry_on_deadlock=True,
+                                              retry_interval=0.1, inc_retry_interval=True)
+
+
+def get_engine():
+    global _ENGINE, _SESSIONMAKER
+    with _LOCK:
+        if _ENGINE is None:
+            url = CONF.database.connection
+            if not url:
+                raise exception.InvalidOption(option='[database] connection', value=url,
+                                              reason='no database is configured')
+            _ENGINE = engines.create_engine(url, sqlite_fk=True,
+                                            max_pool_size=CONF.database.max_pool_size,
+                                            max_overflow=CONF.database.max_overflow,
+                                            pool_timeout=CONF.database.pool_timeout)
+            if _ENGINE.dialect.name == 'sqlite':
+                # Conductor threads and the CLI share one file; WAL lets readers
+                # go on while a writer commits, busy_timeout waits out the rest.
+                sa.event.listen(_ENGINE, 'connect', _sqlite_pragmas)
+            _SESSIONMAKER = orm.sessionmaker(bind=_ENGINE, expire_on_commit=False)
+        return _ENGINE
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute('PRAGMA journal_mode=WAL')
+    cursor.execute('PRAGMA busy_timeout=10000')
+    cursor.close()
+
+
+def dispose():
+    """Forget the engine (tests switch databases; forked children must not share it)."""
+    global _ENGINE, _SESSIONMAKER
+    with _LOCK:
+        if _ENGINE is not None:
+            _ENGINE.dispose()
+        _ENGINE = _SESSIONMAKER = None
+
+
+def _session():
+    get_engine()
+    return _SESSIONMAKER.begin()
+
+
+def _now():
+    return time.time()
+
+
+# Hosts ------------------------------------------------------------------
+
+@retry_on_deadlock
+def host_heartbeat(name, facts, now=None):
+    now = now or _now()
+    with _session() as session:
+        host = session.scalar(sa.select(models.Host).filter_by(name=name))
+        if host is None:
+            host = models.Host(name=name, created_at=now, maintenance=False)
+            session.add(host)
+        host.facts = facts
+        host.state = 'up'
+        host.last_heartbeat = now
+        host.updated_at = now
+        session.flush()
+        return host.as_dict()
+
+
+def host_get(name):
+    with _session() as session:
+        host = session.scalar(sa.select(models.Host).filter_by(name=name))
+        if host is None:
+            raise exception.HostNotFound(host=name)
+        return host.as_dict()
+
+
+def host_list():
+    with _session() as session:
+        return [h.as_dict() for h in session.scalars(
+            sa.select(models.Host).order_by(models.Host.name))]
+
+
+@retry_on_deadlock
+def hosts_mark_down(timeout, now=None):
+    """Mark down every up host silent for longer than ``timeout``; return their names."""
+    now = now or _now()
+    with _session() as session:
+        stale = session.scalars(sa.select(models.Host).where(
+            models.Host.state == 'up', models.Host.last_heartbeat < now - timeout)).all()
+        for host in stale:
+            host.state = 'down'
+            host.updated_at = now
+        return [h.name for h in stale]
+
+
+@retry_on_deadlock
+def host_set_maintenance(name, maintenance, reason=None):
+    with _session() as session:
+        host = session.scalar(sa.select(models.Host).filter_by(name=name))
+        if host is None:
+            raise exception.HostNotFound(host=name)
+        host.maintenance = maintenance
+        host.maintenance_reason = reason if maintenance else None
+        host.updated_at = _now()
+        return host.as_dict()
+
+
+# Instances --------------------------------------------------------------
+
+@retry_on_deadlock
+def instances_report(host, instances, reported_at):
+    """Record what an agent saw on its host at ``reported_at``.
+
+    A report older than the last change of an instance (a migration that
+    finished after the agent looked) must not move it back.
+    """
+    with _session() as session:
+        for spec in instances:
+            row = session.scalar(sa.select(models.Instance).filter_by(name=spec['name']))
+            if row is None:
+                row = models.Instance(name=spec['name'])
+                session.add(row)
+            elif row.updated_at and row.updated_at > reported_at:
+                continue
+            _fill_instance(row, host, spec, reported_at)
+
+
+def _fill_instance(row, host, spec, now):
+    row.host = host
+    row.power_state = spec.get('power_state')
+    row.storage_mode = spec.get('storage_mode')
+    row.spec = spec
+    row.updated_at = now
+
+
+@retry_on_deadlock
+def instance_moved(name, host, spec, now=None):
+    """The conductor's word once a migration has put the instance on ``host``."""
+    with _session() as session:
+        row = session.scalar(sa.select(models.Instance).filter_by(name=name))
+        if row is None:
+            row = models.Instance(name=name)
+            session.add(row)
+        _fill_instance(row, host, spec, now or _now())
+        return row.as_dict()
+
+
+def instance_get(name):
+    with _session() as session:
+        row = session.scalar(sa.select(models.Instance).filter_by(name=name))
+        if row is None:
+            raise exception.InstanceNotFound(instance=name)
+        return row.as_dict()
+
+
+def instance_list(host=None):
+    with _session() as session:
+        query = sa.select(models.Instance).order_by(models.Instance.name)
+        if host:
+            query = query.filter_by(host=host)
+        return [i.as_dict() for i in session.scalars(query)]
+
+
+# Migrations -------------------------------------------------------------
+
+def migration_create(values):
+    now = _now()
+    values = dict(values)
+    values.setdefault('uuid', str(uuidlib.uuid4()))
+    values.setdefault('state', states.QUEUED)
+    values.setdefault('options', {})
+    values.setdefault('abort_requested', False)
+    values.setdefault('force_complete_requested', False)
+    values.setdefault('postcopy', False)
+    values['created_at'] = now
+    values['updated_at'] = now
+    with _session() as session:
+        row = models.Migration(**values)
+        session.add(row)
+        session.flush()
+        return row.as_dict()
+
+
+def _migration_query(ident):
+    column = models.Migration.uuid if isinstance(ident, str) and not ident.isdigit() \
+        else models.Migration.id
+    return sa.select(models.Migration).where(column == (
+        int(ident) if column is models.Migration.id else ident))
+
+
+def migration_get(ident):
+    with _session() as session:
+        row = session.scalar(_migration_query(ident))
+        if row is None:
+            raise exception.MigrationNotFound(migration=ident)
+        return row.as_dict()
+
+
+def migration_list(state=None, instance=None, host=None, owner=None, limit=None):
+    with _session() as session:
+        query = sa.select(models.Migration).order_by(models.Migration.id)
+        if state:
+            states_ = [state] if isinstance(state, str) else list(state)
+            query = query.where(models.Migration.state.in_(states_))
+        if instance:
+            query = query.filter_by(instance=instance)
+        if host:
+            query = query.where(sa.or_(models.Migration.source_host == host,
+                                       models.Migration.dest_host == host))
+        if owner:
+            query = query.filter_by(owner=owner)
+        if limit:
+            query = query.limit(limit)
+        return [m.as_dict() for m in session.scalars(query)]
+
+
+@retry_on_deadlock
+def migration_transition(migration_id, expected, target, **values):
+    """Move a migration from one of ``expected`` to ``target``, or raise StateConflict."""
+    expected = (expected,) if isinstance(expected, str) else tuple(expected)
+    for source in expected:
+        if not states.allowed(source, target):
+            raise ValueError('transition %s -> %s is not in the table' % (source, target))
+    now = _now()
+    values['state'] = target
+    values['updated_at'] = now
+    if target in states.TERMINAL:
+        values.setdefault('finished_at', now)
+    with _session() as session:
+        result = session.execute(
+            sa.update(models.Migration)
+            .where(models.Migration.id == migration_id,
+                   models.Migration.state.in_(expected))
+            .values(**values))
+        if result.rowcount != 1:
+            actual = session.scalar(sa.select(models.Migration.state).where(
+                models.Migration.id == migration_id))
+            if actual is None:
+                raise exception.MigrationNotFound(migration=migration_id)
+            raise exception.StateConflict(migration=migration_id, expected='/'.join(expected),
+                                          actual=actual, target=target)
+    return migration_get(migration_id)
+
+
+@retry_on_deadlock
+def migration_update(migration_id, expected=None, **values):
+    """Change fields other than the state; with ``expected``, only in those states."""
+    values['updated_at'] = _now()
+    with _session() as session:
+        query = sa.update(models.Migration).where(models.Migration.id == migration_id)
+        if expected:
+            query = query.where(models.Migration.state.in_(tuple(expected)))
+        return session.execute(query.values(**values)).rowcount == 1
+
+
+def migration_counts_by_host(active_states):
+    """Active migrations out of and into each host, and in total."""
+    with _session() as session:
+        rows = session.execute(sa.select(models.Migration.source_host,
+                                         models.Migration.dest_host)
+                               .where(models.Migration.state.in_(tuple(active_states)))).all()
+    outbound, inbound = {}, {}
+    for source, dest in rows:
+        outbound[source] = outbound.get(source, 0) + 1
+        if dest:
+            inbound[dest] = inbound.get(dest, 0) + 1
+    return outbound, inbound, len(rows)
+
+
+# Services ---------------------------------------------------------------
+
+@retry_on_deadlock
+def service_heartbeat(name, kind, now=None):
+    now = now or _now()
+    with _session() as session:
+        row = session.scalar(sa.select(models.Service).filter_by(name=name))
+        if row is None:
+            session.add(models.Service(name=name, kind=kind, last_seen=now))
+        else:
+            row.last_seen = now
+
+
+def service_list(kind=None):
+    with _session() as session:
+        query = sa.select(models.Service)
+        if kind:
+            query = query.filter_by(kind=kind)
+        return [s.as_dict() for s in session.scalars(query)]
+
+
+def dump():
+    """Every row of every table, for tests that prove nothing changed."""
+    with _session() as session:
+        return {table.name: sorted(map(tuple, session.execute(sa.select(table)).all()), key=repr)
+                for table in models.Base.metadata.sorted_tables}

@@ -1,0 +1,87 @@
+"""SQL tables: hosts, instances, migrations and the services that own them.
+
+Times are seconds since the epoch in floats: comparable the same way on
+SQLite, PostgreSQL and MariaDB, with no time-zone surprises.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+
+class Base(orm.DeclarativeBase):
+    def as_dict(self):
+        return {c.name: getattr(self, c.name) for c in self.__table__.columns}
+
+
+class Host(Base):
+    __tablename__ = 'hosts'
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.String(255), nullable=False, unique=True)
+    state = sa.Column(sa.String(16), nullable=False, default='up')
+    maintenance = sa.Column(sa.Boolean, nullable=False, default=False)
+    maintenance_reason = sa.Column(sa.String(255))
+    last_heartbeat = sa.Column(sa.Float)
+    facts = sa.Column(sa.JSON, nullable=False, default=dict)
+    created_at = sa.Column(sa.Float)
+    updated_at = sa.Column(sa.Float)
+
+
+class Instance(Base):
+    __tablename__ = 'instances'
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.String(255), nullable=False, unique=True)
+    host = sa.Column(sa.String(255), index=True)
+    power_state = sa.Column(sa.String(16))
+    storage_mode = sa.Column(sa.String(32))
+    spec = sa.Column(sa.JSON, nullable=False, default=dict)
+    updated_at = sa.Column(sa.Float)
+
+
+class Migration(Base):
+    __tablename__ = 'migrations'
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    uuid = sa.Column(sa.String(36), nullable=False, unique=True)
+    instance = sa.Column(sa.String(255), nullable=False, index=True)
+    migration_type = sa.Column(sa.String(16), nullable=False)
+    storage_mode = sa.Column(sa.String(32), nullable=False)
+    source_host = sa.Column(sa.String(255), nullable=False)
+    dest_host = sa.Column(sa.String(255))
+    requested_host = sa.Column(sa.String(255))
+    state = sa.Column(sa.String(16), nullable=False, index=True)
+    hold_reason = sa.Column(sa.String(255))
+    held_by = sa.Column(sa.String(255))
+    options = sa.Column(sa.JSON, nullable=False, default=dict)
+    owner = sa.Column(sa.String(255))
+    reason = sa.Column(sa.Text)
+    vm_location = sa.Column(sa.String(255))
+    abort_requested = sa.Column(sa.Boolean, nullable=False, default=False)
+    force_complete_requested = sa.Column(sa.Boolean, nullable=False, default=False)
+    bytes_total = sa.Column(sa.BigInteger)
+    bytes_processed = sa.Column(sa.BigInteger)
+    bytes_remaining = sa.Column(sa.BigInteger)
+    disk_total = sa.Column(sa.BigInteger)
+    disk_remaining = sa.Column(sa.BigInteger)
+    dirty_rate = sa.Column(sa.BigInteger)
+    iteration = sa.Column(sa.Integer)
+    downtime_ms = sa.Column(sa.Integer)
+    postcopy = sa.Column(sa.Boolean, nullable=False, default=False)
+    checksum = sa.Column(sa.String(128))
+    created_at = sa.Column(sa.Float, nullable=False)
+    started_at = sa.Column(sa.Float)
+    finished_at = sa.Column(sa.Float)
+    updated_at = sa.Column(sa.Float)
+    progress_at = sa.Column(sa.Float)
+
+
+class Service(Base):
+    """A running conductor, so that another can adopt its work when it dies."""
+
+    __tablename__ = 'services'
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.String(255), nullable=False, unique=True)
+    kind = sa.Column(sa.String(32), nullable=False)
+    last_seen = sa.Column(sa.Float, nullable=False)

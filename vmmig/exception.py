@@ -1,0 +1,120 @@
+"""Exceptions of vmmig: one base with a message template, one subclass per kind of failure.
+
+Every exception can cross the RPC boundary (oslo.messaging re-raises the
+classes listed in ``allowed_remote_exmods``), so the CLI prints the same
+sentence the conductor wrote.
+"""
+
+import logging
+
+LOG = logging.getLogger(__name__)
+
+
+class VmmigException(Exception):
+    """Base: ``msg_fmt`` is filled from the keyword arguments.
+
+    A template that does not fit its arguments must not hide the original
+    failure, so formatting errors fall back to the bare template.
+    """
+
+    msg_fmt = "An unknown error occurred."
+    code = 500
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if not message:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                LOG.exception("Bad arguments for %s: %s", type(self).__name__, kwargs)
+                message = self.msg_fmt
+        self.message = message
+        super().__init__(message)
+
+
+class Invalid(VmmigException):
+    msg_fmt = "Invalid request: %(reason)s"
+    code = 400
+
+
+class InvalidOption(Invalid):
+    msg_fmt = "Invalid value %(value)r for %(option)s: %(reason)s"
+
+
+class DriverNotFound(Invalid):
+    msg_fmt = ("%(option)s names %(name)r, which is not %(what)s. "
+               "Choices: %(choices)s")
+
+
+class UnsupportedCombination(Invalid):
+    msg_fmt = ("%(migration_type)s migration is not possible for storage mode "
+               "%(storage_mode)s: %(reason)s")
+
+
+class NotFound(VmmigException):
+    msg_fmt = "Not found: %(what)s"
+    code = 404
+
+
+class InstanceNotFound(NotFound):
+    msg_fmt = "Instance %(instance)s could not be found."
+
+
+class HostNotFound(NotFound):
+    msg_fmt = "Host %(host)s could not be found."
+
+
+class MigrationNotFound(NotFound):
+    msg_fmt = "Migration %(migration)s could not be found."
+
+
+class InvalidState(Invalid):
+    msg_fmt = ("Cannot %(action)s migration %(migration)s while it is %(state)s; "
+               "allowed from: %(allowed)s")
+    code = 409
+
+
+class StateConflict(VmmigException):
+    """A guarded state change lost the race: someone else moved the record."""
+
+    msg_fmt = ("Migration %(migration)s is no longer %(expected)s "
+               "(it is %(actual)s); the change to %(target)s was not made.")
+    code = 409
+
+
+class PrecheckFailed(Invalid):
+    msg_fmt = "Migration of %(instance)s refused: %(reasons)s"
+
+    def __init__(self, instance, reasons, **kwargs):
+        self.reasons = list(reasons)
+        super().__init__(instance=instance, reasons="; ".join(self.reasons), **kwargs)
+
+
+class NoValidHost(PrecheckFailed):
+    msg_fmt = "No host can take %(instance)s: %(reasons)s"
+
+
+class MigrationFailed(VmmigException):
+    msg_fmt = "Migration %(migration)s failed: %(reason)s"
+
+
+class MigrationCancelled(MigrationFailed):
+    msg_fmt = "Migration %(migration)s was cancelled: %(reason)s"
+
+
+class MigrationUncertain(MigrationFailed):
+    """The VM's place is not certain any more (a broken post-copy)."""
+
+    msg_fmt = "Migration %(migration)s left %(instance)s uncertain: %(reason)s"
+
+
+class RollbackFailed(MigrationFailed):
+    msg_fmt = "Rollback of migration %(migration)s failed: %(reason)s"
+
+
+class HypervisorError(VmmigException):
+    msg_fmt = "Hypervisor on %(host)s: %(reason)s"
+
+
+class AgentUnreachable(VmmigException):
+    msg_fmt = "The agent of host %(host)s did not answer: %(reason)s"

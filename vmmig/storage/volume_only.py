@@ -1,0 +1,8 @@
+"""Only network volumes: nothing is copied, the same volumes are re-attached."""
+
+from vmmig.storage import base
+
+
+class VolumeOnly(base.StorageMode):
+    name = 'volume-only'
+    moves_volumes = True
