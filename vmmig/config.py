@@ -2,9 +2,12 @@
 
 import os
 
+from oslo_config import cfg
 from oslo_db import options as db_options
 from oslo_log import log as logging
 import oslo_messaging
+from oslo_messaging.notify import notifier as messaging_notifier
+from oslo_messaging import transport as messaging_transport
 
 from vmmig import conf
 
@@ -17,6 +20,11 @@ def set_defaults():
     global _LOGGING_REGISTERED
     if not _LOGGING_REGISTERED:
         logging.register_options(CONF)
+        # transport_url and the notification options are read before any transport exists.
+        # oslo.messaging registers these lazily; the same opt objects, so no duplicates.
+        CONF.register_opts(messaging_transport._transport_opts)
+        CONF.register_opts(messaging_notifier._notifier_opts,
+                           group='oslo_messaging_notifications')
         _LOGGING_REGISTERED = True
     db_options.set_defaults(CONF, connection='sqlite:///' + os.path.join(
         os.path.expanduser(CONF.state_path), 'vmmig.sqlite'))
@@ -39,6 +47,13 @@ def parse_args(argv, default_config_files=None, setup_logging=True):
 
 
 def is_embedded():
+    """Embedded unless told otherwise or a transport_url was configured.
+
+    oslo.messaging's own default URL (rabbit://) does not count: a fresh
+    install must work with no broker.
+    """
     if CONF.embedded is not None:
         return CONF.embedded
-    return not CONF.transport_url
+    location = CONF.get_location('transport_url')
+    return not CONF.transport_url or (location is not None and
+                                      location.location == cfg.Locations.opt_default)

@@ -37,23 +37,41 @@ def get_engine():
             if not url:
                 raise exception.InvalidOption(option='[database] connection', value=url,
                                               reason='no database is configured')
-            _ENGINE = engines.create_engine(url, sqlite_fk=True,
-                                            max_pool_size=CONF.database.max_pool_size,
-                                            max_overflow=CONF.database.max_overflow,
-                                            pool_timeout=CONF.database.pool_timeout)
-            if _ENGINE.dialect.name == 'sqlite':
-                # Conductor threads and the CLI share one file; WAL lets readers
-                # go on while a writer commits, busy_timeout waits out the rest.
-                sa.event.listen(_ENGINE, 'connect', _sqlite_pragmas)
+            if url.startswith('sqlite'):
+                _ENGINE = _sqlite_engine(url)
+            else:
+                _ENGINE = engines.create_engine(url, max_pool_size=CONF.database.max_pool_size,
+                                                max_overflow=CONF.database.max_overflow,
+                                                pool_timeout=CONF.database.pool_timeout)
             _SESSIONMAKER = orm.sessionmaker(bind=_ENGINE, expire_on_commit=False)
         return _ENGINE
 
 
+def _sqlite_engine(url):
+    """Conductor threads and the CLI share one SQLite file.
+
+    A deferred transaction that reads and then writes fails at once with
+    "database is locked" when another connection wrote in between; BEGIN
+    IMMEDIATE takes the write lock up front and busy_timeout makes the others
+    wait for it. (oslo.db's SQLite set-up emits a plain BEGIN, hence our own.)
+    """
+    engine = sa.create_engine(url, connect_args={'check_same_thread': False, 'timeout': 30})
+    sa.event.listen(engine, 'connect', _sqlite_pragmas)
+    sa.event.listen(engine, 'begin', _sqlite_begin)
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection, _record):
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute('PRAGMA journal_mode=WAL')
-    cursor.execute('PRAGMA busy_timeout=10000')
+    cursor.execute('PRAGMA busy_timeout=30000')
+    cursor.execute('PRAGMA foreign_keys=ON')
     cursor.close()
+
+
+def _sqlite_begin(connection):
+    connection.exec_driver_sql('BEGIN IMMEDIATE')
 
 
 def dispose():
@@ -241,8 +259,11 @@ def migration_list(state=None, instance=None, host=None, owner=None, limit=None)
 
 
 @retry_on_deadlock
-def migration_transition(migration_id, expected, target, **values):
-    """Move a migration from one of ``expected`` to ``target``, or raise StateConflict."""
+def migration_transition(migration_id, expected, target, owner=None, **values):
+    """Move a migration from one of ``expected`` to ``target``, or raise StateConflict.
+
+    With ``owner``, only while that conductor still owns the migration.
+    """
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
     for source in expected:
         if not states.allowed(source, target):
@@ -253,16 +274,18 @@ def migration_transition(migration_id, expected, target, **values):
     if target in states.TERMINAL:
         values.setdefault('finished_at', now)
     with _session() as session:
-        result = session.execute(
-            sa.update(models.Migration)
-            .where(models.Migration.id == migration_id,
-                   models.Migration.state.in_(expected))
-            .values(**values))
+        query = sa.update(models.Migration).where(models.Migration.id == migration_id,
+                                                  models.Migration.state.in_(expected))
+        if owner is not None:
+            query = query.where(models.Migration.owner == owner)
+        result = session.execute(query.values(**values))
         if result.rowcount != 1:
-            actual = session.scalar(sa.select(models.Migration.state).where(
-                models.Migration.id == migration_id))
-            if actual is None:
+            row = session.execute(sa.select(models.Migration.state, models.Migration.owner)
+                                  .where(models.Migration.id == migration_id)).first()
+            if row is None:
                 raise exception.MigrationNotFound(migration=migration_id)
+            actual = row.state if row.owner == owner or owner is None else \
+                '%s (owned by %s)' % (row.state, row.owner)
             raise exception.StateConflict(migration=migration_id, expected='/'.join(expected),
                                           actual=actual, target=target)
     return migration_get(migration_id)
@@ -319,3 +342,58 @@ def dump():
     with _session() as session:
         return {table.name: sorted(map(tuple, session.execute(sa.select(table)).all()), key=repr)
                 for table in models.Base.metadata.sorted_tables}
+
+
+# Dispatch -------------------------------------------------------------------
+
+_DISPATCH_LOCK = 'dispatch-lock'
+
+
+@retry_on_deadlock
+def migration_claim_next(owner, max_total, max_outbound, max_inbound):
+    """Claim the oldest queued migration the limits allow: queued -> preparing.
+
+    Counting and claiming happen under one row lock, so two conductors cannot
+    both take the last free slot of a host.
+    """
+    now = _now()
+    with _session() as session:
+        lock = session.scalar(sa.select(models.Service).filter_by(name=_DISPATCH_LOCK)
+                              .with_for_update())
+        if lock is None:
+            session.add(models.Service(name=_DISPATCH_LOCK, kind='lock', last_seen=now))
+            session.flush()
+        rows = session.execute(sa.select(models.Migration.source_host,
+                                         models.Migration.dest_host)
+                               .where(models.Migration.state.in_(tuple(states.ACTIVE)))).all()
+        if len(rows) >= max_total:
+            return None
+        outbound, inbound = {}, {}
+        for source, dest in rows:
+            outbound[source] = outbound.get(source, 0) + 1
+            inbound[dest] = inbound.get(dest, 0) + 1
+        queued = session.scalars(sa.select(models.Migration)
+                                 .where(models.Migration.state == states.QUEUED)
+                                 .order_by(models.Migration.id)).all()
+        for row in queued:
+            if (outbound.get(row.source_host, 0) < max_outbound
+                    and inbound.get(row.dest_host, 0) < max_inbound):
+                row.state = states.PREPARING
+                row.owner = owner
+                row.started_at = now
+                row.updated_at = now
+                session.flush()
+                return row.as_dict()
+        return None
+
+
+@retry_on_deadlock
+def migration_adopt(migration_id, state, old_owner, new_owner):
+    """Take over a migration of a dead (or restarted) conductor; True if this call won."""
+    with _session() as session:
+        query = sa.update(models.Migration).where(
+            models.Migration.id == migration_id, models.Migration.state == state)
+        query = query.where(models.Migration.owner == old_owner) if old_owner is not None \
+            else query.where(models.Migration.owner.is_(None))
+        return session.execute(query.values(owner=new_owner,
+                                            updated_at=_now())).rowcount == 1

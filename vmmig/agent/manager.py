@@ -1,0 +1,231 @@
+"""The host agent's RPC endpoint: the host-side steps of every migration.
+
+The agent owns one hypervisor driver. Long work (a live migration job) runs
+in a thread of the agent and is followed by the conductor through
+``job_status``, so a conductor that restarts can pick the job up again.
+"""
+
+import collections
+import logging
+import os
+import threading
+import time
+
+import oslo_messaging as messaging
+
+from vmmig.agent import rpcapi
+from vmmig.agent import transfer
+from vmmig.conductor import rpcapi as conductor_rpcapi
+from vmmig import conf
+from vmmig.hypervisor import base
+from vmmig.hypervisor import monitor
+from vmmig import exception
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+# Finished jobs kept for job_status, so a conductor that asks late still learns the outcome.
+FINISHED_JOBS_KEPT = 256
+
+
+class AgentManager(object):
+    target = messaging.Target(version=rpcapi.RPC_API_VERSION)
+
+    def __init__(self, host, driver):
+        self.host = host
+        self.driver = driver
+        self.conductor = conductor_rpcapi.ConductorAPI()
+        self._jobs = {}
+        self._finished = collections.OrderedDict()
+        self._requests = {}
+        self._offers = {}
+        self._lock = threading.Lock()
+
+    # Life cycle --------------------------------------------------------------
+
+    def init_host(self):
+        self.driver.init_host()
+
+    def snapshot(self):
+        reported_at = time.time()
+        return dict(host=self.host, facts=self.driver.host_facts(),
+                    instances=self.driver.list_instances(), reported_at=reported_at)
+
+    def register(self):
+        """Tell the conductor we are here; forget VMs that were evacuated while we were down."""
+        evacuated = self.conductor.agent_started(**self.snapshot())
+        for name in evacuated:
+            LOG.warning('Instance %s was evacuated from %s while it was down; '
+                        'removing its definition here (shared files are kept)', name, self.host)
+            self.driver.undefine(name, delete_local_files=False)
+        return evacuated
+
+    def heartbeat(self):
+        self.conductor.heartbeat(**self.snapshot())
+
+    # Inventory and checks ------------------------------------------------------
+
+    def ping(self, context):
+        return self.host
+
+    def host_facts(self, context):
+        return self.driver.host_facts()
+
+    def get_instance(self, context, instance):
+        return self.driver.get_instance(instance)
+
+    def find_instance(self, context, instance):
+        try:
+            return self.driver.get_instance(instance)
+        except exception.InstanceNotFound:
+            return None
+
+    def check_destination(self, context, instance, source_facts):
+        return self.driver.check_cpu_compatible(instance, source_facts)
+
+    def create_storage_probe(self, context):
+        return self.driver.create_storage_probe()
+
+    def check_storage_probe(self, context, token):
+        return self.driver.check_storage_probe(token)
+
+    def remove_storage_probe(self, context, token):
+        return self.driver.remove_storage_probe(token)
+
+    # Live migration --------------------------------------------------------------
+
+    def prepare_live_incoming(self, context, instance, migration):
+        return self.driver.prepare_live_incoming(instance, migration)
+
+    def start_live_migration(self, context, instance, migration, dest_info, settings):
+        migration_id = migration['id']
+        with self._lock:
+            if migration_id in self._jobs:
+                raise exception.Invalid(reason='migration %s already runs on %s'
+                                        % (migration_id, self.host))
+            job = self.driver.live_migrate(instance, dest_info, settings)
+            self._jobs[migration_id] = job
+        thread = threading.Thread(target=self._run_job, name='vmmig-job-%s' % migration_id,
+                                  args=(migration_id, instance, job, settings), daemon=True)
+        thread.start()
+        return {'status': base.JOB_RUNNING}
+
+    def _run_job(self, migration_id, instance, job, settings):
+        progress = monitor.RateLimited(
+            lambda stats: self._report_progress(migration_id, stats),
+            CONF.conductor.progress_interval)
+        try:
+            outcome = monitor.Monitor(
+                job, settings['policy'], on_progress=progress,
+                requests=lambda: self._requests.pop(migration_id, None),
+                interval=CONF.live_migration.monitor_interval).run()
+            progress(outcome['stats'], final=True)
+        except Exception as e:  # noqa: the outcome must be recorded whatever broke
+            LOG.exception('Migration %s of %s: the job monitor failed', migration_id,
+                          instance['name'])
+            outcome = {'status': job.status if job.status != base.JOB_RUNNING
+                       else base.JOB_FAILED, 'error': str(e), 'stats': {}, 'actions': []}
+        LOG.info('Migration %s of %s: job %s %s', migration_id, instance['name'],
+                 outcome['status'], outcome['error'] or '')
+        with self._lock:
+            self._jobs.pop(migration_id, None)
+            self._finished[migration_id] = outcome
+            while len(self._finished) > FINISHED_JOBS_KEPT:
+                self._finished.popitem(last=False)
+
+    def _report_progress(self, migration_id, stats):
+        try:
+            self.conductor.migration_progress(migration_id, stats)
+        except Exception:  # noqa: progress is best effort; the job must go on
+            LOG.warning('Could not report progress of migration %s', migration_id,
+                        exc_info=True)
+
+    def job_status(self, context, migration_id):
+        with self._lock:
+            job = self._jobs.get(migration_id)
+            if job is not None:
+                return {'status': base.JOB_RUNNING, 'error': None, 'stats': job.stats()}
+            if migration_id in self._finished:
+                return self._finished[migration_id]
+        return {'status': 'unknown', 'error': None, 'stats': {}}
+
+    def job_control(self, context, migration_id, action):
+        if action not in ('abort', 'force-complete'):
+            raise exception.Invalid(reason='unknown job action %r' % action)
+        with self._lock:
+            if migration_id not in self._jobs:
+                return False
+            self._requests[migration_id] = action
+        return True
+
+    def finish_live_incoming(self, context, instance, migration):
+        return self.driver.finish_live_incoming(instance, migration)
+
+    def rollback_live_incoming(self, context, instance, migration):
+        return self.driver.rollback_live_incoming(instance, migration)
+
+    def mark_uncertain(self, context, instance):
+        return self.driver.mark_uncertain(instance['name'])
+
+    def cleanup_live_outgoing(self, context, instance, migration):
+        return self.driver.cleanup_live_outgoing(instance, migration)
+
+    # Volumes -----------------------------------------------------------------------
+
+    def connect_volumes(self, context, instance):
+        return self.driver.connect_volumes(instance)
+
+    def disconnect_volumes(self, context, instance):
+        return self.driver.disconnect_volumes(instance)
+
+    # Power and cold migration --------------------------------------------------------
+
+    def power_off(self, context, instance, graceful_timeout):
+        return self.driver.power_off(instance, graceful_timeout)
+
+    def power_on(self, context, instance):
+        return self.driver.power_on(instance)
+
+    def offer_files(self, context, instance, migration_id):
+        exported = self.driver.cold_export(instance)
+        offer = transfer.Offer(exported['files'], CONF.agent.transfer_address)
+        with self._lock:
+            old = self._offers.pop(migration_id, None)
+            self._offers[migration_id] = offer
+        if old:
+            old.close()
+        return dict(offer.describe(), instance=exported['instance'])
+
+    def withdraw_offer(self, context, migration_id):
+        with self._lock:
+            offer = self._offers.pop(migration_id, None)
+        if offer:
+            offer.close()
+        return offer is not None
+
+    def receive_instance(self, context, instance, offer):
+        paths = self.driver.cold_import_paths(instance, offer['files'])
+        for spec in offer['files']:
+            if os.path.exists(paths[spec['id']]):
+                raise exception.HypervisorError(
+                    host=self.host, reason='%s already exists; refusing to overwrite it'
+                                           % paths[spec['id']])
+        checksums = {}
+        try:
+            for spec in offer['files']:
+                checksums[spec['id']] = transfer.fetch(offer, spec['id'], paths[spec['id']])
+            defined = self.driver.cold_define(instance, offer['files'])
+        except Exception:
+            # Only what this call wrote: the check above proved none of it was there.
+            for file_id in checksums:
+                os.unlink(paths[file_id])
+            raise
+        return {'instance': defined, 'checksums': checksums}
+
+    def undefine(self, context, instance, delete_local_files):
+        return self.driver.undefine(instance, delete_local_files)
+
+    # Evacuation ----------------------------------------------------------------------
+
+    def rebuild(self, context, instance):
+        return self.driver.rebuild(instance)

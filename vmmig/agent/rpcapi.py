@@ -1,0 +1,128 @@
+"""Client of a host agent's RPC API (the conductor and peer agents use it).
+
+Every call goes to one named host (``server=host``).
+
+Version history:
+
+* 1.0 - Initial version.
+"""
+
+from vmmig import conf
+from vmmig import rpc
+
+CONF = conf.CONF
+
+RPC_API_VERSION = '1.0'
+
+
+class AgentAPI(object):
+
+    def __init__(self):
+        self.client = rpc.get_client(CONF.agent.topic, RPC_API_VERSION)
+
+    def _call(self, host, method, timeout=None, **kwargs):
+        cctxt = self.client.prepare(server=host, timeout=timeout or CONF.conductor.rpc_timeout)
+        return cctxt.call({}, method, **kwargs)
+
+    def _long_call(self, host, method, **kwargs):
+        return self._call(host, method, timeout=CONF.conductor.migration_call_timeout, **kwargs)
+
+    # Inventory and checks ------------------------------------------------------
+
+    def ping(self, host, timeout=None):
+        return self._call(host, 'ping', timeout=timeout)
+
+    def host_facts(self, host):
+        return self._call(host, 'host_facts')
+
+    def get_instance(self, host, instance):
+        return self._call(host, 'get_instance', instance=instance)
+
+    def find_instance(self, host, instance):
+        """The instance dict, or None when it is not defined there."""
+        return self._call(host, 'find_instance', instance=instance)
+
+    def check_destination(self, host, instance, source_facts):
+        return self._call(host, 'check_destination', instance=instance,
+                          source_facts=source_facts)
+
+    def create_storage_probe(self, host):
+        return self._call(host, 'create_storage_probe')
+
+    def check_storage_probe(self, host, token):
+        return self._call(host, 'check_storage_probe', token=token)
+
+    def remove_storage_probe(self, host, token):
+        return self._call(host, 'remove_storage_probe', token=token)
+
+    # Live migration ------------------------------------------------------------
+
+    def prepare_live_incoming(self, host, instance, migration):
+        return self._long_call(host, 'prepare_live_incoming', instance=instance,
+                               migration=migration)
+
+    def start_live_migration(self, host, instance, migration, dest_info, settings):
+        """Start pre-copy in the agent; follow it with job_status."""
+        return self._long_call(host, 'start_live_migration', instance=instance,
+                               migration=migration, dest_info=dest_info, settings=settings)
+
+    def finish_live_incoming(self, host, instance, migration):
+        return self._long_call(host, 'finish_live_incoming', instance=instance,
+                               migration=migration)
+
+    def rollback_live_incoming(self, host, instance, migration):
+        return self._long_call(host, 'rollback_live_incoming', instance=instance,
+                               migration=migration)
+
+    def mark_uncertain(self, host, instance):
+        return self._call(host, 'mark_uncertain', instance=instance)
+
+    def cleanup_live_outgoing(self, host, instance, migration):
+        return self._long_call(host, 'cleanup_live_outgoing', instance=instance,
+                               migration=migration)
+
+    def job_control(self, host, migration_id, action):
+        """'abort' or 'force-complete' a running job; False when no such job runs there."""
+        return self._call(host, 'job_control', migration_id=migration_id, action=action)
+
+    def job_status(self, host, migration_id, timeout=None):
+        """{'status', 'error', 'stats'}; status 'unknown' when the agent has no such job."""
+        return self._call(host, 'job_status', migration_id=migration_id, timeout=timeout)
+
+    # Volumes ---------------------------------------------------------------------
+
+    def connect_volumes(self, host, instance):
+        return self._long_call(host, 'connect_volumes', instance=instance)
+
+    def disconnect_volumes(self, host, instance):
+        return self._long_call(host, 'disconnect_volumes', instance=instance)
+
+    # Power and cold migration ----------------------------------------------------
+
+    def power_off(self, host, instance, graceful_timeout):
+        return self._long_call(host, 'power_off', instance=instance,
+                               graceful_timeout=graceful_timeout)
+
+    def power_on(self, host, instance):
+        return self._long_call(host, 'power_on', instance=instance)
+
+    def offer_files(self, host, instance, migration_id):
+        """Export a stopped VM: its description and a one-time offer of its local files."""
+        return self._long_call(host, 'offer_files', instance=instance,
+                               migration_id=migration_id)
+
+    def withdraw_offer(self, host, migration_id):
+        return self._call(host, 'withdraw_offer', migration_id=migration_id)
+
+    def receive_instance(self, host, instance, offer):
+        """Fetch the offered files from the peer agent and define the VM; returns checksums."""
+        return self._long_call(host, 'receive_instance', instance=instance, offer=offer)
+
+    def undefine(self, host, instance, delete_local_files):
+        return self._long_call(host, 'undefine', instance=instance,
+                               delete_local_files=delete_local_files)
+
+    # Evacuation ------------------------------------------------------------------
+
+    def rebuild(self, host, instance):
+        return self._long_call(host, 'rebuild', instance=instance)

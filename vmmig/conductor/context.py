@@ -1,0 +1,139 @@
+"""What a migration driver needs while it runs one migration.
+
+The context moves the record from state to state (guarded), remembers the
+undo steps in the order they were taken, and turns the outcome into exactly
+one terminal state: completed, failed (rolled back, the VM where it was),
+cancelled, or error (the VM's place uncertain, and the record says where it
+was last seen).
+"""
+
+import logging
+import time
+
+import oslo_messaging as messaging
+
+from vmmig.agent import rpcapi as agent_rpcapi
+from vmmig import conf
+from vmmig.db import api as db
+from vmmig.db import states
+from vmmig import exception
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+
+class MigrationContext(object):
+
+    def __init__(self, migration, storage, notifier, agents=None):
+        self.migration = migration
+        self.storage = storage
+        self.notifier = notifier
+        self.agents = agents or agent_rpcapi.AgentAPI()
+        self._undo = []
+
+    @property
+    def id(self):
+        return self.migration['id']
+
+    def refresh(self):
+        self.migration = db.migration_get(self.id)
+        return self.migration
+
+    # State ---------------------------------------------------------------
+
+    def transition(self, target, **values):
+        """Guarded by state and by owner: a conductor that lost the migration to another
+        (which adopted it while this one looked dead) cannot move it any more."""
+        expected = [s for s in states.sources_of(target) if s in states.ACTIVE]
+        self.migration = db.migration_transition(self.id, expected, target,
+                                                 owner=self.migration['owner'], **values)
+        return self.migration
+
+    def check_abort(self):
+        """Raise MigrationCancelled when an operator asked to abort."""
+        if db.migration_get(self.id)['abort_requested']:
+            raise exception.MigrationCancelled(migration=self.id, reason='aborted on request')
+
+    # Undo ------------------------------------------------------------------
+
+    def on_rollback(self, description, func, *args, **kwargs):
+        self._undo.append((description, func, args, kwargs))
+
+    def forget_rollback(self):
+        self._undo = []
+
+    def rollback(self):
+        """Undo in reverse order; every step is tried, the failures are returned."""
+        failures = []
+        while self._undo:
+            description, func, args, kwargs = self._undo.pop()
+            try:
+                func(*args, **kwargs)
+            except Exception as e:  # noqa: one failed undo must not stop the others
+                LOG.exception('Migration %s: rollback step "%s" failed', self.id, description)
+                failures.append('%s: %s' % (description, e))
+        return failures
+
+    # Endings ---------------------------------------------------------------
+
+    def complete(self, instance, **values):
+        dest = self.migration['dest_host']
+        db.instance_moved(self.migration['instance'], dest, instance)
+        self.transition(states.COMPLETED, vm_location=dest, **values)
+        self.notify('end')
+
+    def end_unmoved(self, target, reason):
+        """failed or cancelled after a rollback; error if the rollback broke."""
+        failures = self.rollback()
+        if failures:
+            reason = '%s; rollback incomplete: %s' % (reason, '; '.join(failures))
+            self.transition(states.ERROR, reason=reason, vm_location='uncertain: rollback '
+                            'failed, check %s and %s' % (self.migration['source_host'],
+                                                         self.migration['dest_host']))
+        else:
+            self.transition(target, reason=reason, vm_location=self.migration['source_host'])
+        self.notify('error')
+
+    def end_uncertain(self, reason, vm_location):
+        self.transition(states.ERROR, reason=reason, vm_location=vm_location)
+        self.notify('error')
+
+    def notify(self, event):
+        event_type = 'vmmig.migration.%s.%s' % (self.migration['migration_type'], event)
+        payload = dict(self.migration)
+        try:
+            if event == 'error':
+                self.notifier.error({}, event_type, payload)
+            else:
+                self.notifier.info({}, event_type, payload)
+        except Exception:  # noqa: a lost notification must not break a migration
+            LOG.warning('Could not emit %s for migration %s', event_type, self.id,
+                        exc_info=True)
+
+    # Agents ----------------------------------------------------------------
+
+    def follow_job(self, host):
+        """Poll the source agent's job until it ends; 'unknown' if the agent lost it."""
+        interval = CONF.live_migration.monitor_interval
+        silent_since = None
+        while True:
+            try:
+                status = self.agents.job_status(host, self.id, timeout=max(
+                    5, int(CONF.conductor.rpc_timeout / 4)))
+                silent_since = None
+            except messaging.MessagingTimeout:
+                silent_since = silent_since or time.monotonic()
+                if time.monotonic() - silent_since > CONF.conductor.heartbeat_timeout:
+                    return {'status': 'unknown', 'error': 'the agent of %s stopped answering'
+                            % host, 'stats': {}}
+                continue
+            if status['status'] != 'running':
+                return status
+            time.sleep(interval)
+
+    def find(self, host):
+        """The instance on ``host``, None if absent, 'unreachable' if the agent is silent."""
+        try:
+            return self.agents.find_instance(host, self.migration['instance'])
+        except messaging.MessagingTimeout:
+            return 'unreachable'

@@ -1,0 +1,168 @@
+"""Takes queued migrations in submission order, within the limits, and runs them.
+
+One loop per conductor: it keeps the conductor's own heartbeat, marks silent
+hosts down, adopts migrations of conductors that died (or of this one before
+a restart), and claims queued migrations while it has free workers. Claims
+are guarded in the database, so several conductors can share one queue.
+"""
+
+from concurrent import futures
+import logging
+import threading
+import time
+
+from vmmig.conductor import context
+from vmmig.conductor import prechecks
+from vmmig import conf
+from vmmig.db import api as db
+from vmmig.db import states
+from vmmig import exception
+from vmmig import plugins
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+
+class Dispatcher(object):
+
+    def __init__(self, name, notifier, agents):
+        self.name = name
+        self.notifier = notifier
+        self.agents = agents
+        self._pool = futures.ThreadPoolExecutor(CONF.conductor.worker_threads,
+                                                thread_name_prefix='vmmig-migration')
+        self._running = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        db.service_heartbeat(self.name, 'conductor')
+        self._thread = threading.Thread(target=self._loop, name='vmmig-dispatcher',
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, wait=True):
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join()
+        self._pool.shutdown(wait=wait)
+
+    def wake(self):
+        self._wake.set()
+
+    def busy(self):
+        with self._lock:
+            return bool(self._running)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # noqa: the loop must survive a database hiccup
+                LOG.exception('Dispatcher pass failed; trying again')
+            self._wake.wait(CONF.conductor.dispatch_interval)
+            self._wake.clear()
+
+    def tick(self):
+        db.service_heartbeat(self.name, 'conductor')
+        down = db.hosts_mark_down(CONF.conductor.heartbeat_timeout)
+        if down:
+            LOG.warning('Host(s) %s marked down: no heartbeat for %.0f s',
+                        ', '.join(down), CONF.conductor.heartbeat_timeout)
+        self.adopt()
+        self.dispatch()
+
+    def _free_workers(self):
+        with self._lock:
+            return CONF.conductor.worker_threads - len(self._running)
+
+    def dispatch(self):
+        c = CONF.conductor
+        while self._free_workers() > 0 and not self._stop.is_set():
+            migration = db.migration_claim_next(self.name, c.max_concurrent_migrations,
+                                                c.max_outbound_per_host,
+                                                c.max_inbound_per_host)
+            if migration is None:
+                return
+            self._submit(self._execute, migration)
+
+    def adopt(self):
+        alive = {s['name'] for s in db.service_list('conductor')
+                 if s['last_seen'] > time.time() - CONF.conductor.heartbeat_timeout}
+        alive.add(self.name)
+        for migration in db.migration_list(state=states.ACTIVE):
+            owner = migration['owner']
+            with self._lock:
+                mine_now = migration['id'] in self._running
+            if mine_now or (owner in alive and owner != self.name):
+                continue
+            if db.migration_adopt(migration['id'], migration['state'], owner, self.name):
+                LOG.warning('Migration %s of %s: adopting it from %s, which stopped',
+                            migration['id'], migration['instance'], owner)
+                migration['owner'] = self.name
+                self._submit(self._recover, migration)
+
+    def _submit(self, func, migration):
+        with self._lock:
+            self._running.add(migration['id'])
+        future = self._pool.submit(func, migration)
+        future.add_done_callback(lambda _f: self._done(migration['id']))
+
+    def _done(self, migration_id):
+        with self._lock:
+            self._running.discard(migration_id)
+        self._wake.set()
+
+    def _context(self, migration):
+        storage = plugins.load_class(plugins.STORAGE, migration['storage_mode'],
+                                     'storage mode of migration %s' % migration['id'])()
+        return context.MigrationContext(migration, storage, self.notifier, self.agents)
+
+    def _execute(self, migration):
+        ctx = self._context(migration)
+        mtype = plugins.load_class(plugins.MIGRATION, migration['migration_type'],
+                                   'type of migration %s' % migration['id'])()
+        LOG.info('Migration %s: %s of %s from %s to %s starts', migration['id'],
+                 mtype.name, migration['instance'], migration['source_host'],
+                 migration['dest_host'])
+        ctx.notify('start')
+        try:
+            # The world may have changed while it was queued or held.
+            prechecks.plan(self.agents, migration['instance'], migration['migration_type'],
+                           migration['dest_host'], migration['options'])
+            mtype.execute(ctx)
+        except exception.StateConflict as e:
+            LOG.warning('Migration %s: %s; leaving it to its new owner', migration['id'], e)
+        except exception.MigrationCancelled as e:
+            self._end(ctx, states.CANCELLED, e.message)
+        except exception.VmmigException as e:
+            self._end(ctx, states.FAILED, e.message)
+        except Exception as e:  # noqa: any failure ends in a rollback and a recorded state
+            LOG.exception('Migration %s failed', migration['id'])
+            self._end(ctx, states.FAILED, '%s: %s' % (type(e).__name__, e))
+
+    def _end(self, ctx, target, reason):
+        try:
+            ctx.end_unmoved(target, reason)
+        except exception.StateConflict as e:
+            LOG.warning('Migration %s: not recording its end: %s', ctx.id, e)
+
+    def _recover(self, migration):
+        ctx = self._context(migration)
+        mtype = plugins.load_class(plugins.MIGRATION, migration['migration_type'],
+                                   'type of migration %s' % migration['id'])()
+        try:
+            mtype.recover(ctx)
+        except exception.StateConflict as e:
+            LOG.warning('Migration %s: recovery lost a race: %s', migration['id'], e)
+        except Exception as e:  # noqa: recovery must end somewhere a person can see
+            LOG.exception('Migration %s: recovery failed', migration['id'])
+            try:
+                ctx.end_uncertain('recovery after a conductor restart failed: %s' % e,
+                                  vm_location='unknown: check %s and %s' % (
+                                      migration['source_host'], migration['dest_host']))
+            except exception.StateConflict:
+                pass

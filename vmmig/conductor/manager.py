@@ -1,0 +1,216 @@
+"""The conductor's RPC endpoint: requests from operators and reports from agents."""
+
+import logging
+import threading
+import time
+
+import oslo_messaging as messaging
+
+from vmmig.agent import rpcapi as agent_rpcapi
+from vmmig.conductor import dispatcher
+from vmmig.conductor import prechecks
+from vmmig.conductor import rpcapi
+from vmmig import conf
+from vmmig.db import api as db
+from vmmig.db import states
+from vmmig import exception
+from vmmig import rpc
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+# Job statistics key -> migration record column.
+PROGRESS_FIELDS = {
+    'data_total': 'bytes_total', 'data_processed': 'bytes_processed',
+    'data_remaining': 'bytes_remaining', 'disk_total': 'disk_total',
+    'disk_remaining': 'disk_remaining', 'memory_iteration': 'iteration',
+    'downtime': 'downtime_ms',
+}
+
+
+class ConductorManager(object):
+    target = messaging.Target(version=rpcapi.RPC_API_VERSION)
+
+    def __init__(self, name=None):
+        self.name = name or CONF.host
+        self.notifier = rpc.get_notifier('vmmig-conductor.%s' % self.name)
+        self.agents = agent_rpcapi.AgentAPI()
+        self.dispatcher = dispatcher.Dispatcher(self.name, self.notifier, self.agents)
+        self._progress_at = {}
+        self._progress_lock = threading.Lock()
+
+    def start(self):
+        self.dispatcher.start()
+
+    def stop(self):
+        self.dispatcher.stop()
+
+    # Operator requests ---------------------------------------------------------
+
+    def migrate_server(self, context, instance, migration_type, host=None, options=None,
+                       hold_reason=None, requested_by=None):
+        plan = prechecks.plan(self.agents, instance, migration_type, host, options)
+        return self._record(plan, host, hold_reason, requested_by)
+
+    def _record(self, plan, requested_host, hold_reason, requested_by):
+        values = dict(instance=plan.instance['name'], migration_type=plan.migration_type.name,
+                      storage_mode=plan.storage.name, source_host=plan.source,
+                      dest_host=plan.dest, requested_host=requested_host,
+                      options=plan.options)
+        if hold_reason:
+            values.update(state=states.HELD, hold_reason=hold_reason, held_by=requested_by)
+        migration = db.migration_create(values)
+        LOG.info('Migration %s: %s of %s from %s to %s %s', migration['id'],
+                 migration['migration_type'], migration['instance'], migration['source_host'],
+                 migration['dest_host'], 'held: ' + hold_reason if hold_reason else 'queued')
+        self.dispatcher.wake()
+        return migration
+
+    def evacuate_host(self, context, host, target_host=None, options=None,
+                      requested_by=None):
+        source = db.host_get(host)
+        if target_host:
+            db.host_get(target_host)
+        names = [i['name'] for i in db.instance_list(host=source['name'])]
+        if not names:
+            raise exception.Invalid(reason='host %s has no instances to evacuate' % host)
+        plans, refusals = [], []
+        for name in names:
+            try:
+                plans.append(prechecks.plan(self.agents, name, 'evacuate', target_host,
+                                            options))
+            except exception.PrecheckFailed as e:
+                refusals.append(e)
+        if refusals and not plans:
+            raise exception.PrecheckFailed(host, [e.message for e in refusals])
+        migrations = [self._record(p, target_host, None, requested_by) for p in plans]
+        # VMs that cannot be evacuated are reported with their reasons, not silently left.
+        for e in refusals:
+            migrations.append({'instance': e.kwargs.get('instance'), 'state': 'refused',
+                               'reason': e.message})
+        return migrations
+
+    def migration_list(self, context, state=None, instance=None, host=None):
+        return db.migration_list(state=state, instance=instance, host=host)
+
+    def migration_get(self, context, migration):
+        return db.migration_get(migration)
+
+    def _verb(self, verb, migration):
+        record = db.migration_get(migration)
+        if record['state'] not in states.VERBS[verb]:
+            raise exception.InvalidState(action=verb, migration=record['id'],
+                                         state=record['state'],
+                                         allowed=', '.join(states.VERBS[verb]))
+        return record
+
+    def migration_hold(self, context, migration, reason, requested_by=None):
+        if not reason:
+            raise exception.Invalid(reason='a held migration needs a reason')
+        record = self._verb('hold', migration)
+        return db.migration_transition(record['id'], states.QUEUED, states.HELD,
+                                       hold_reason=reason, held_by=requested_by)
+
+    def migration_resume(self, context, migration, requested_by=None):
+        record = self._verb('resume', migration)
+        resumed = db.migration_transition(record['id'], states.HELD, states.QUEUED)
+        self.dispatcher.wake()
+        return resumed
+
+    def migration_abort(self, context, migration, requested_by=None):
+        record = self._verb('abort', migration)
+        who = ' by %s' % requested_by if requested_by else ''
+        if record['state'] in (states.QUEUED, states.HELD):
+            try:
+                return db.migration_transition(record['id'], (states.QUEUED, states.HELD),
+                                               states.CANCELLED, vm_location=record[
+                                                   'source_host'],
+                                               reason='aborted%s before it started' % who)
+            except exception.StateConflict:
+                record = db.migration_get(record['id'])  # it just started: abort it running
+        if not db.migration_update(record['id'], expected=(states.PREPARING, states.RUNNING),
+                                   abort_requested=True):
+            return self._verb('abort', record['id'])
+        if record['migration_type'] == 'live':
+            self._job_control(record, 'abort')
+        return db.migration_get(record['id'])
+
+    def migration_force_complete(self, context, migration, requested_by=None):
+        record = self._verb('force-complete', migration)
+        if record['migration_type'] != 'live':
+            raise exception.Invalid(reason='force-complete applies to live migrations; '
+                                           'migration %s is %s' % (record['id'],
+                                                                   record['migration_type']))
+        db.migration_update(record['id'], expected=(states.RUNNING,),
+                            force_complete_requested=True)
+        self._job_control(record, 'force-complete')
+        return db.migration_get(record['id'])
+
+    def _job_control(self, record, action):
+        if not self.agents.job_control(record['source_host'], record['id'], action):
+            LOG.info('Migration %s: no job on %s yet; the request is kept in the record',
+                     record['id'], record['source_host'])
+
+    def host_list(self, context):
+        return db.host_list()
+
+    def instance_list(self, context, host=None):
+        return db.instance_list(host=host)
+
+    def host_eligible(self, context, instance, migration_type):
+        return prechecks.eligibility(self.agents, instance, migration_type)
+
+    # From the agents ------------------------------------------------------------
+
+    def heartbeat(self, context, host, facts, instances, reported_at):
+        db.host_heartbeat(host, facts)
+        db.instances_report(host, instances, reported_at)
+
+    def agent_started(self, context, host, facts, instances, reported_at):
+        db.host_heartbeat(host, facts)
+        evacuated = set()
+        for migration in db.migration_list(state=states.COMPLETED, host=host):
+            if (migration['migration_type'] == 'evacuate'
+                    and migration['source_host'] == host):
+                evacuated.add(migration['instance'])
+        # Only those that still live elsewhere: one evacuated back here is ours again.
+        gone = sorted(name for name in evacuated
+                      if _host_of(name) not in (None, host))
+        db.instances_report(host, [i for i in instances if i['name'] not in gone],
+                            reported_at)
+        return gone
+
+    def migration_progress(self, context, migration_id, stats):
+        now = time.monotonic()
+        with self._progress_lock:
+            last = self._progress_at.get(migration_id, 0.0)
+            final = stats.get('type') not in (None, 2)
+            if not final and now - last < CONF.conductor.progress_interval:
+                return
+            if final:
+                self._progress_at.pop(migration_id, None)
+            else:
+                self._progress_at[migration_id] = now
+        values = {column: stats[key] for key, column in PROGRESS_FIELDS.items()
+                  if stats.get(key) is not None}
+        if stats.get('memory_dirty_rate') is not None:
+            values['dirty_rate'] = stats['memory_dirty_rate'] * stats.get(
+                'memory_page_size', 4096)
+        values['progress_at'] = time.time()
+        if stats.get('postcopy'):
+            values['postcopy'] = True
+            try:
+                db.migration_transition(migration_id, states.RUNNING, states.POSTCOPY,
+                                        **values)
+                return
+            except exception.StateConflict:
+                pass
+        db.migration_update(migration_id, expected=(states.RUNNING, states.POSTCOPY),
+                            **values)
+
+
+def _host_of(name):
+    try:
+        return db.instance_get(name)['host']
+    except exception.InstanceNotFound:
+        return None

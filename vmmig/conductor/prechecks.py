@@ -1,0 +1,147 @@
+"""Checks a migration request before anything is recorded.
+
+Every reason is collected, not only the first: an operator who fixes one
+problem should not discover the next one on the following attempt. Nothing
+here writes to the database, so a refused request leaves it unchanged.
+"""
+
+import dataclasses
+import logging
+
+import oslo_messaging as messaging
+
+from vmmig.db import api as db
+from vmmig import exception
+from vmmig import plugins
+from vmmig.scheduler import host_manager
+from vmmig.storage import base as storage_base
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Plan:
+    migration_type: object
+    storage: object
+    instance: dict
+    source: str
+    dest: str
+    options: dict
+
+
+def plan(agents, instance_name, migration_type, requested_host=None, options=None):
+    """Return a Plan, or raise PrecheckFailed with every reason (or a NotFound/Invalid)."""
+    mtype = plugins.migration_type(migration_type)()
+    clean = mtype.validate_options(options)
+    row = db.instance_get(instance_name)
+    source = db.host_get(row['host'])
+    dest_host = db.host_get(requested_host) if requested_host else None
+    reasons = []
+    instance, source_facts = _instance_and_source(agents, mtype, row, source, reasons)
+    storage, storage_reasons = _storage(instance, mtype)
+    reasons += storage_reasons
+    reasons += mtype.instance_reasons(instance, clean)
+    request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
+               'source': dict(source_facts, host=source['name']), 'storage': storage}
+    manager = host_manager.HostManager()
+    if dest_host:
+        candidates = [dest_host]
+    else:
+        candidates = [h for h in db.host_list() if h['name'] != source['name']]
+    dest = None
+    eligible, verdicts = manager.rank(candidates, request) if storage else ([], [])
+    for host in eligible:
+        host_reasons = (host_reasons_from_agents(agents, mtype, storage, request, host['name'])
+                        if not reasons else [])
+        if not host_reasons:
+            dest = host['name']
+            break
+        verdicts = [dict(v, eligible=False, reasons=host_reasons)
+                    if v['host'] == host['name'] else v for v in verdicts]
+    if dest is None:
+        if dest_host:
+            reasons += [r for v in verdicts for r in v['reasons']]
+        elif not reasons:
+            reasons.append('no host can take it: ' + ' | '.join(
+                '%s: %s' % (v['host'], '; '.join(v['reasons']))
+                for v in verdicts if v['reasons']) if verdicts else 'no other host is known')
+    if reasons or dest is None:
+        raise exception.PrecheckFailed(instance_name, reasons)
+    return Plan(mtype, storage, instance, source['name'], dest, clean)
+
+
+def eligibility(agents, instance_name, migration_type):
+    """Every other host with its verdict and all its reasons (``vmmig host eligible``)."""
+    mtype = plugins.migration_type(migration_type)()
+    row = db.instance_get(instance_name)
+    source = db.host_get(row['host'])
+    common = []
+    instance, source_facts = _instance_and_source(agents, mtype, row, source, common)
+    storage, storage_reasons = _storage(instance, mtype)
+    common += storage_reasons + mtype.instance_reasons(instance, {})
+    request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
+               'source': dict(source_facts, host=source['name']), 'storage': storage}
+    hosts = [h for h in db.host_list() if h['name'] != source['name']]
+    verdicts = host_manager.HostManager().verdicts(hosts, request) if storage else [
+        {'host': h['name'], 'eligible': False, 'reasons': []} for h in hosts]
+    out = []
+    for verdict in verdicts:
+        reasons = common + verdict['reasons']
+        if not reasons:
+            reasons = host_reasons_from_agents(agents, mtype, storage, request,
+                                               verdict['host'])
+        out.append({'host': verdict['host'], 'eligible': not reasons, 'reasons': reasons})
+    return out
+
+
+def _instance_and_source(agents, mtype, row, source, reasons):
+    if not mtype.source_must_be_up:
+        if source['state'] == 'up':
+            reasons.append('host %s is up: evacuation is for VMs of a dead host; migrate '
+                           'it cold or live instead' % source['name'])
+        return row['spec'], source['facts']
+    if source['state'] != 'up':
+        raise exception.PrecheckFailed(row['name'], [
+            'its host %s is down; only an evacuation can move it' % source['name']])
+    try:
+        instance = agents.get_instance(source['name'], row['name'])
+    except messaging.MessagingTimeout:
+        raise exception.PrecheckFailed(row['name'], [
+            'the agent of its host %s does not answer' % source['name']])
+    return instance, source['facts']
+
+
+def _storage(instance, mtype):
+    mode = storage_base.storage_mode_of(instance.get('disks', []))
+    try:
+        storage = plugins.storage_mode(mode)
+    except exception.DriverNotFound as e:
+        return None, ['its storage mode %s is not enabled (%s)' % (mode, e)]
+    if not storage.supports(mtype.name):
+        return storage, [exception.UnsupportedCombination(
+            migration_type=mtype.name, storage_mode=mode,
+            reason=storage.refusal(mtype.name)).message]
+    return storage, []
+
+
+def host_reasons_from_agents(agents, mtype, storage, request, dest):
+    """Checks only the hosts themselves can make: the guest CPU, the shared storage."""
+    if not mtype.source_must_be_up:
+        return []
+    source = request['source']['host']
+    reasons = []
+    try:
+        if mtype.name == 'live':
+            reasons += agents.check_destination(dest, request['instance'], request['source'])
+        if storage.needs_shared_storage:
+            token = agents.create_storage_probe(source)
+            try:
+                if not token or not agents.check_storage_probe(dest, token):
+                    reasons.append('%s does not see the instances storage of %s (a probe '
+                                   'file made on %s is not visible there)'
+                                   % (dest, source, source))
+            finally:
+                agents.remove_storage_probe(source, token)
+    except messaging.MessagingTimeout:
+        reasons.append('the agent of %s does not answer' % dest)
+    return reasons

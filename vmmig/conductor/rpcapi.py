@@ -1,0 +1,83 @@
+"""Client of the conductor's RPC API (the CLI and the agents use it).
+
+Version history:
+
+* 1.0 - Initial version: migrate_server, evacuate_host, migration_list,
+  migration_get, migration_abort, migration_hold, migration_resume,
+  migration_force_complete, host_list, host_eligible, heartbeat,
+  migration_progress, agent_started.
+"""
+
+from vmmig import conf
+from vmmig import rpc
+
+CONF = conf.CONF
+
+RPC_API_VERSION = '1.0'
+
+
+class ConductorAPI(object):
+
+    def __init__(self, timeout=None):
+        self.client = rpc.get_client(CONF.conductor.topic, RPC_API_VERSION, timeout=timeout)
+
+    def _call(self, method, **kwargs):
+        return self.client.prepare().call({}, method, **kwargs)
+
+    def _cast(self, method, **kwargs):
+        self.client.prepare().cast({}, method, **kwargs)
+
+    # Operator requests -----------------------------------------------------
+
+    def migrate_server(self, instance, migration_type, host=None, options=None,
+                       hold_reason=None, requested_by=None):
+        return self._call('migrate_server', instance=instance, migration_type=migration_type,
+                          host=host, options=options or {}, hold_reason=hold_reason,
+                          requested_by=requested_by)
+
+    def evacuate_host(self, host, target_host=None, options=None, requested_by=None):
+        return self._call('evacuate_host', host=host, target_host=target_host,
+                          options=options or {}, requested_by=requested_by)
+
+    def migration_list(self, state=None, instance=None, host=None):
+        return self._call('migration_list', state=state, instance=instance, host=host)
+
+    def migration_get(self, migration):
+        return self._call('migration_get', migration=migration)
+
+    def migration_abort(self, migration, requested_by=None):
+        return self._call('migration_abort', migration=migration, requested_by=requested_by)
+
+    def migration_hold(self, migration, reason, requested_by=None):
+        return self._call('migration_hold', migration=migration, reason=reason,
+                          requested_by=requested_by)
+
+    def migration_resume(self, migration, requested_by=None):
+        return self._call('migration_resume', migration=migration, requested_by=requested_by)
+
+    def migration_force_complete(self, migration, requested_by=None):
+        return self._call('migration_force_complete', migration=migration,
+                          requested_by=requested_by)
+
+    def host_list(self):
+        return self._call('host_list')
+
+    def host_eligible(self, instance, migration_type):
+        return self._call('host_eligible', instance=instance, migration_type=migration_type)
+
+    def instance_list(self, host=None):
+        return self._call('instance_list', host=host)
+
+    # From the agents ---------------------------------------------------------
+
+    def heartbeat(self, host, facts, instances, reported_at):
+        self._cast('heartbeat', host=host, facts=facts, instances=instances,
+                   reported_at=reported_at)
+
+    def migration_progress(self, migration_id, stats):
+        self._cast('migration_progress', migration_id=migration_id, stats=stats)
+
+    def agent_started(self, host, facts, instances, reported_at):
+        """Register the host; returns the instances it must forget (evacuated away)."""
+        return self._call('agent_started', host=host, facts=facts, instances=instances,
+                          reported_at=reported_at)

@@ -1,0 +1,69 @@
+"""The all-in-one default: conductor and agents inside the calling process.
+
+With no transport_url configured, every CLI command runs the services here
+over oslo.messaging's in-process transport, with SQLite and the simulator:
+no broker, no daemon. Migrations survive in the database between commands;
+a held one stays held until a later command resumes it.
+"""
+
+import time
+
+from vmmig import conf
+from vmmig.db import api as db
+from vmmig.db import schema
+from vmmig.db import states
+from vmmig.hypervisor.sim import cluster
+from vmmig import rpc
+from vmmig import service
+
+CONF = conf.CONF
+
+BUSY = (states.QUEUED,) + tuple(states.ACTIVE)
+
+
+class EmbeddedServices(object):
+
+    def __init__(self):
+        self.conductor = None
+        self.agents = []
+
+    def hosts(self):
+        if CONF.drivers.hypervisor == 'sim':
+            return sorted(cluster.load(CONF.sim.cluster_file)['hosts'])
+        return [CONF.host]
+
+    def start(self):
+        schema.sync()
+        rpc.init()
+        self.conductor = service.ConductorService(name='embedded-conductor')
+        self.conductor.start()
+        for host in self.hosts():
+            agent = service.AgentService(host)
+            agent.start()
+            self.agents.append(agent)
+        return self
+
+    def wait_idle(self, timeout=None):
+        """Until no migration is queued or under way (held ones stay held)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while db.migration_list(state=BUSY, limit=1):
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            self.conductor.manager.dispatcher.wake()
+            time.sleep(0.05)
+        return True
+
+    def stop(self):
+        for agent in reversed(self.agents):
+            agent.stop()
+        self.agents = []
+        if self.conductor:
+            self.conductor.stop()
+            self.conductor = None
+        rpc.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

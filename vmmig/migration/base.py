@@ -1,0 +1,76 @@
+"""The contract of a migration type (cold, live, evacuate).
+
+A migration type declares which storage modes it can move, checks the
+request before anything is recorded (every reason, not only the first), and
+executes the host steps through the agents. ``execute`` starts with the
+record in ``preparing`` and must leave it in a terminal state through the
+context (complete, end_unmoved, end_uncertain); anything it raises is turned
+into a rollback and ``failed`` by the conductor. ``recover`` finishes a
+migration whose conductor died, by looking at where the VM really is.
+"""
+
+from vmmig.db import states
+from vmmig import exception
+
+
+class MigrationType(object):
+    name = None
+    #: the source host must be up (evacuation wants it down)
+    source_must_be_up = True
+    #: option name -> (type, help); anything else is refused
+    options = {}
+
+    def validate_options(self, options):
+        """Return the options typed; raise InvalidOption naming a malformed one."""
+        clean = {}
+        for key, value in (options or {}).items():
+            if key not in self.options:
+                raise exception.InvalidOption(
+                    option=key, value=value,
+                    reason='not an option of %s migration; options: %s'
+                           % (self.name, ', '.join(sorted(self.options)) or 'none'))
+            kind = self.options[key][0]
+            if kind is bool and not isinstance(value, bool):
+                raise exception.InvalidOption(option=key, value=value,
+                                              reason='must be true or false')
+            if kind is int:
+                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                    raise exception.InvalidOption(option=key, value=value,
+                                                  reason='must be a positive whole number')
+            clean[key] = value
+        return clean
+
+    def instance_reasons(self, instance, options):
+        """Reasons from the VM itself (its power state, say) that refuse this type."""
+        return []
+
+    def execute(self, ctx):
+        raise NotImplementedError
+
+    def recover(self, ctx):
+        """Default reconciliation: trust what the hosts show."""
+        m = ctx.migration
+        src, dst = m['source_host'], m['dest_host']
+        on_dst = ctx.find(dst) if dst else None
+        on_src = ctx.find(src)
+        if isinstance(on_dst, dict) and on_src is None:
+            if self.name != 'evacuate':
+                self.cleanup_source_after_recovery(ctx)
+            return ctx.complete(on_dst, reason='completed by recovery after a conductor '
+                                               'restart')
+        if isinstance(on_src, dict):
+            self.rollback_destination_after_recovery(ctx, on_src)
+            if ctx.refresh()['state'] not in states.TERMINAL:
+                ctx.end_unmoved(states.FAILED, 'the conductor stopped during the migration; '
+                                'rolled back, the VM stays on %s' % src)
+            return None
+        return ctx.end_uncertain(
+            'the conductor stopped during the migration and the VM could not be found '
+            '(source: %s, destination: %s)' % (on_src, on_dst),
+            vm_location='unknown: not seen on %s or %s' % (src, dst))
+
+    def cleanup_source_after_recovery(self, ctx):
+        """The VM made it to the destination: remove leftovers on the source."""
+
+    def rollback_destination_after_recovery(self, ctx, instance):
+        """The VM is still on the source: remove what the destination holds."""

@@ -1,0 +1,151 @@
+"""Live migration: pre-copy while the VM runs, a short blackout, resume on the destination."""
+
+import logging
+
+from vmmig import conf
+from vmmig.conf import migration as migration_opts
+from vmmig.db import api as db
+from vmmig.db import states
+from vmmig import exception
+from vmmig.hypervisor import base as hv
+from vmmig.migration import base
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+
+class LiveMigration(base.MigrationType):
+    name = 'live'
+    options = {
+        'max_downtime': (int, 'allowed blackout in ms'),
+        'bandwidth': (int, 'cap of the migration stream in MiB/s'),
+        'auto_converge': (bool, 'throttle the guest CPU when pre-copy does not converge'),
+        'post_copy': (bool, 'permit post-copy'),
+        'completion_timeout': (int, 'seconds per GiB before the timeout action'),
+        'timeout_action': (str, 'abort, force_complete_postcopy or pause'),
+    }
+
+    def validate_options(self, options):
+        clean = super().validate_options(
+            {k: v for k, v in (options or {}).items() if k != 'timeout_action'})
+        action = (options or {}).get('timeout_action')
+        if action is not None:
+            if action not in migration_opts.TIMEOUT_ACTIONS:
+                raise exception.InvalidOption(
+                    option='timeout_action', value=action,
+                    reason='possible values: %s' % ', '.join(migration_opts.TIMEOUT_ACTIONS))
+            clean['timeout_action'] = action
+        return clean
+
+    def instance_reasons(self, instance, options):
+        if instance['power_state'] not in ('running', 'paused'):
+            return ['%s is %s; live migration moves a running or paused VM (use a cold '
+                    'migration)' % (instance['name'], instance['power_state'])]
+        return []
+
+    @staticmethod
+    def settings(storage, options):
+        lm = CONF.live_migration
+        post_copy = options.get('post_copy', lm.permit_post_copy)
+        max_downtime = options.get('max_downtime', lm.max_downtime)
+        return {
+            'max_downtime_ms': max_downtime,
+            'bandwidth_mibps': options.get('bandwidth', lm.bandwidth),
+            'auto_converge': options.get('auto_converge', lm.permit_auto_converge),
+            'post_copy': post_copy,
+            'block_migration': storage.block_migration,
+            'policy': {
+                'max_downtime_ms': max_downtime,
+                'downtime_steps': lm.downtime_steps,
+                'downtime_delay': lm.downtime_delay,
+                'completion_timeout': options.get('completion_timeout',
+                                                  lm.completion_timeout),
+                'progress_timeout': lm.progress_timeout,
+                'timeout_action': options.get('timeout_action', lm.timeout_action),
+                'post_copy': post_copy,
+            },
+        }
+
+    def execute(self, ctx):
+        m, agents, storage = ctx.migration, ctx.agents, ctx.storage
+        src, dst = m['source_host'], m['dest_host']
+        instance = agents.get_instance(src, m['instance'])
+        if storage.moves_volumes:
+            ctx.on_rollback('disconnect volumes on %s' % dst,
+                            agents.disconnect_volumes, dst, instance)
+            agents.connect_volumes(dst, instance)
+        ctx.on_rollback('remove the incoming VM on %s' % dst,
+                        agents.rollback_live_incoming, dst, instance, m)
+        dest_info = agents.prepare_live_incoming(dst, instance, m)
+        ctx.check_abort()
+        ctx.transition(states.RUNNING)
+        agents.start_live_migration(src, instance, m, dest_info,
+                                    self.settings(storage, m['options']))
+        self.finish(ctx, instance, ctx.follow_job(src))
+
+    def finish(self, ctx, instance, outcome):
+        m, agents = ctx.migration, ctx.agents
+        src, dst = m['source_host'], m['dest_host']
+        stats = outcome.get('stats') or {}
+        figures = {k: v for k, v in (('downtime_ms', stats.get('downtime')),
+                                     ('iteration', stats.get('memory_iteration')),
+                                     ('bytes_total', stats.get('data_total')),
+                                     ('bytes_processed', stats.get('data_processed')),
+                                     ('bytes_remaining', stats.get('data_remaining')),
+                                     ('postcopy', stats.get('postcopy')))
+                   if v is not None}
+        status = outcome['status']
+        if status == hv.JOB_COMPLETED:
+            ctx.forget_rollback()
+            moved = agents.finish_live_incoming(dst, instance, m)
+            if ctx.storage.moves_volumes:
+                agents.disconnect_volumes(src, instance)
+            agents.cleanup_live_outgoing(src, instance, m)
+            return ctx.complete(moved, **figures)
+        if status == hv.JOB_POSTCOPY_FAILED:
+            ctx.forget_rollback()
+            agents.mark_uncertain(dst, instance)
+            return ctx.end_uncertain(
+                'post-copy broke (%s): the source copy is gone and the VM is paused on %s '
+                'with the pages it received' % (outcome.get('error'), dst),
+                vm_location='paused on %s' % dst)
+        if status == hv.JOB_CANCELLED:
+            return ctx.end_unmoved(states.CANCELLED, outcome.get('error') or 'aborted')
+        if status == 'unknown':
+            ctx.forget_rollback()
+            return base.MigrationType.recover(self, ctx)
+        return ctx.end_unmoved(states.FAILED, 'live migration failed: %s'
+                               % (outcome.get('error') or status))
+
+    def recover(self, ctx):
+        m = ctx.migration
+        status = {'status': 'unknown'}
+        if m['state'] in (states.RUNNING, states.POSTCOPY):
+            try:
+                status = ctx.agents.job_status(m['source_host'], m['id'], timeout=10)
+            except Exception:  # noqa: an unreachable agent leaves only observation
+                LOG.warning('Migration %s: no job status from %s', m['id'], m['source_host'])
+            if status['status'] == hv.JOB_RUNNING:
+                status = ctx.follow_job(m['source_host'])
+        if status['status'] == 'unknown':
+            return super().recover(ctx)
+        on_src = ctx.find(m['source_host'])
+        instance = on_src if isinstance(on_src, dict) else db.instance_get(m['instance'])['spec']
+        self._recovery_undo(ctx, instance)
+        return self.finish(ctx, instance, status)
+
+    def _recovery_undo(self, ctx, instance):
+        m = ctx.migration
+        if ctx.storage.moves_volumes:
+            ctx.on_rollback('disconnect volumes on %s' % m['dest_host'],
+                            ctx.agents.disconnect_volumes, m['dest_host'], instance)
+        ctx.on_rollback('remove the incoming VM on %s' % m['dest_host'],
+                        ctx.agents.rollback_live_incoming, m['dest_host'], instance, m)
+
+    def cleanup_source_after_recovery(self, ctx):
+        m = ctx.migration
+        ctx.agents.undefine(m['source_host'], m['instance'], delete_local_files=True)
+
+    def rollback_destination_after_recovery(self, ctx, instance):
+        self._recovery_undo(ctx, instance)
+

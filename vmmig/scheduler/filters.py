@@ -1,0 +1,133 @@
+"""Host filters: each says why a host cannot take a VM, in words an operator reads.
+
+A filter returns ``None`` when the host passes, or a reason. The request is::
+
+    {'instance': instance dict, 'migration_type': 'cold'|'live'|'evacuate',
+     'source': source host facts (may be {} for a dead host),
+     'storage': the StorageMode driver}
+
+and a host is ``{'name', 'state', 'maintenance', 'facts'}``.
+"""
+
+from vmmig import conf
+
+CONF = conf.CONF
+
+
+class BaseHostFilter(object):
+    """Subclasses implement ``reason(host, request)``."""
+
+    def reason(self, host, request):
+        raise NotImplementedError
+
+
+class ComputeFilter(BaseHostFilter):
+    def reason(self, host, request):
+        if host['state'] != 'up':
+            return 'host %s is down (no heartbeat from its agent)' % host['name']
+        if host['maintenance']:
+            return 'host %s is in maintenance%s' % (
+                host['name'], (': ' + host['maintenance_reason'])
+                if host.get('maintenance_reason') else '')
+        return None
+
+
+class NotOwnHostFilter(BaseHostFilter):
+    def reason(self, host, request):
+        if host['name'] == request['instance'].get('host'):
+            return '%s is the host the VM is on already' % host['name']
+        return None
+
+
+class CapacityFilter(BaseHostFilter):
+    def reason(self, host, request):
+        facts, inst = host['facts'], request['instance']
+        problems = []
+        free_ram = (facts.get('memory_mb', 0) - facts.get('memory_mb_used', 0)
+                    - CONF.scheduler.reserved_host_memory_mb)
+        if inst['memory_mb'] > free_ram:
+            problems.append('%d MiB RAM free after the %d MiB reserved, %d MiB needed' % (
+                free_ram, CONF.scheduler.reserved_host_memory_mb, inst['memory_mb']))
+        vcpus = (facts.get('vcpus', 0) * CONF.scheduler.cpu_allocation_ratio
+                 - facts.get('vcpus_used', 0) - CONF.scheduler.reserved_host_vcpus)
+        if inst['vcpus'] > vcpus:
+            problems.append('%d vCPUs free, %d needed' % (vcpus, inst['vcpus']))
+        local_gb = sum(d.get('size_gb', 0) for d in inst.get('disks', [])
+                       if d['location'] == 'local')
+        free_disk = (facts.get('disk_gb', 0) - facts.get('disk_gb_used', 0)
+                     - CONF.scheduler.reserved_host_disk_gb)
+        if local_gb > free_disk:
+            problems.append('%d GiB local disk free, %d GiB needed' % (free_disk, local_gb))
+        if problems:
+            return 'not enough room on %s: %s' % (host['name'], ', '.join(problems))
+        return None
+
+
+class CpuModelFilter(BaseHostFilter):
+    """A first cut from the facts; the destination agent checks the guest CPU itself."""
+
+    def reason(self, host, request):
+        src, dst = request['source'], host['facts']
+        if not src:
+            return None
+        if src.get('cpu_vendor') != dst.get('cpu_vendor'):
+            return 'CPU vendor of %s is %s, the VM runs on %s' % (
+                host['name'], dst.get('cpu_vendor'), src.get('cpu_vendor'))
+        if request['migration_type'] != 'live':
+            return None
+        needed = set(request['instance'].get('cpu_features') or src.get('cpu_features') or [])
+        missing = sorted(needed - set(dst.get('cpu_features') or []))
+        if missing:
+            return 'CPU of %s lacks %s, which the running guest may use' % (
+                host['name'], ', '.join(missing))
+        return None
+
+
+class _SameFactFilter(BaseHostFilter):
+    fact = None
+    label = None
+
+    def reason(self, host, request):
+        src = request['source']
+        if not src or self.fact not in src:
+            return None
+        if src[self.fact] != host['facts'].get(self.fact):
+            return '%s of %s is %s, the source has %s' % (
+                self.label, host['name'], host['facts'].get(self.fact), src[self.fact])
+        return None
+
+
+class OsVersionFilter(_SameFactFilter):
+    fact = 'os_version'
+    label = 'OS version'
+
+
+class HypervisorVersionFilter(_SameFactFilter):
+    fact = 'hypervisor_version'
+    label = 'hypervisor (QEMU) version'
+
+
+class SameClusterFilter(_SameFactFilter):
+    fact = 'cluster'
+    label = 'cluster'
+
+
+class PciPassthroughFilter(BaseHostFilter):
+    """PCI passthrough pins a VM to its device; mediated vGPUs move with it."""
+
+    def reason(self, host, request):
+        devices = request['instance'].get('pci_devices') or []
+        if devices:
+            return 'the VM has PCI passthrough device(s) %s, which cannot move' % (
+                ', '.join(devices))
+        return None
+
+
+class StorageFilter(BaseHostFilter):
+    def reason(self, host, request):
+        storage = request['storage']
+        src = request['source'] or {'host': request['instance'].get('host'),
+                                    'shared_storage': request.get('source_shared_storage')}
+        reasons = storage.host_reasons(request['instance'], src,
+                                       dict(host['facts'], host=host['name']))
+        return '; '.join(reasons) if reasons else None

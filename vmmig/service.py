@@ -1,0 +1,88 @@
+"""The conductor and agent services: an RPC server each, plus their loops."""
+
+import logging
+import threading
+import time
+
+import oslo_messaging as messaging
+
+from vmmig.agent import manager as agent_manager
+from vmmig.conductor import manager as conductor_manager
+from vmmig import conf
+from vmmig import plugins
+from vmmig import rpc
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+
+class ConductorService(object):
+
+    def __init__(self, name=None):
+        plugins.validate_enabled()
+        self.manager = conductor_manager.ConductorManager(name)
+        self.server = rpc.get_server(CONF.conductor.topic, self.manager.name, [self.manager])
+
+    def start(self):
+        self.server.start()
+        self.manager.start()
+        LOG.info('Conductor %s started', self.manager.name)
+
+    def stop(self):
+        self.manager.stop()
+        self.server.stop()
+        self.server.wait()
+
+
+class AgentService(object):
+
+    def __init__(self, host=None):
+        self.host = host or CONF.host
+        self.driver = plugins.hypervisor(self.host)
+        self.driver.validate()
+        self.manager = agent_manager.AgentManager(self.host, self.driver)
+        self.server = rpc.get_server(CONF.agent.topic, self.host, [self.manager])
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self, register_timeout=60):
+        self.manager.init_host()
+        self.server.start()
+        deadline = time.monotonic() + register_timeout
+        while True:
+            try:
+                self.manager.register()
+                break
+            except messaging.MessagingTimeout:
+                if time.monotonic() > deadline:
+                    raise
+                LOG.warning('Agent %s: the conductor does not answer yet', self.host)
+        self._thread = threading.Thread(target=self._heartbeats, daemon=True,
+                                        name='vmmig-heartbeat-%s' % self.host)
+        self._thread.start()
+        LOG.info('Agent %s started', self.host)
+
+    def _heartbeats(self):
+        while not self._stop.wait(CONF.agent.heartbeat_interval):
+            try:
+                self.manager.heartbeat()
+            except Exception:  # noqa: a missed heartbeat is what the conductor watches for
+                LOG.warning('Agent %s: heartbeat failed', self.host, exc_info=True)
+
+    def stop(self):
+        self._stop.set()
+        self.server.stop()
+        self.server.wait()
+        self.driver.cleanup_host()
+
+
+def wait_for_signal(services):
+    """Run until SIGTERM/SIGINT, then stop the services in reverse order."""
+    import signal
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_a: stop.set())
+    while not stop.wait(1.0):
+        pass
+    for service in reversed(services):
+        service.stop()
