@@ -48,7 +48,7 @@ def get_client(topic, version, server=None, timeout=None):
 
 def get_server(topic, server, endpoints):
     target = messaging.Target(topic=topic, server=server)
-    return messaging.get_rpc_server(get_transport(), target, endpoints, executor='threading')
+    return messaging.get_rpc_server(get_transport(), target, endpoints)
 
 
 def get_notifier(publisher_id):

@@ -104,9 +104,21 @@ STEPS = [
 ]
 
 
+# A migration record has some thirty fields; the tour shows these (`-c` of cliff).
+SHOWN_FIELDS = ('id', 'instance', 'migration_type', 'storage_mode', 'state', 'source_host',
+                'dest_host', 'reason', 'hold_reason', 'options', 'bytes_total',
+                'bytes_processed', 'iteration', 'downtime_ms')
+_SHOW_COMMANDS = ('server migrate', 'migration resume', 'migration abort')
+
+
 def expand(step, last_id):
-    """The argv of a step's command line."""
-    return shlex.split(step.command.replace(LAST, str(last_id)))
+    """The argv of a step's command line, and the argv actually run."""
+    argv = shlex.split(step.command.replace(LAST, str(last_id)))
+    run = list(argv)
+    if step.command.startswith(_SHOW_COMMANDS):
+        for field in SHOWN_FIELDS:
+            run += ['-c', field]
+    return argv, run
 
 
 class Demo(base.Command):
@@ -129,8 +141,11 @@ class Demo(base.Command):
                                            'run `vmmig demo` on its own')
         state_dir = self.prepare_state_dir(parsed_args.state_dir)
         self.configure(state_dir, parsed_args.time_scale)
+        self.app.poll_interval = min(self.app.poll_interval, 0.1)
         self.say('vmmig demo: state in %s (embedded conductor and agents, simulated '
-                 'hosts)\n' % state_dir)
+                 'hosts).' % state_dir)
+        self.say('Migration records are shown with %d of their fields; `vmmig migration '
+                 'show ID` has them all.\n' % len(SHOWN_FIELDS))
         failures = []
         for number, step in enumerate(STEPS, 1):
             problem = self.run_step(number, step)
@@ -185,13 +200,14 @@ class Demo(base.Command):
     def run_step(self, number, step):
         """Run one step; return what went wrong, or None."""
         before = self.migration_ids(step.instance)
-        argv = expand(step, before[-1] if before else None)
+        argv, run = expand(step, before[-1] if before else None)
         self.say('== %d. %s' % (number, step.title))
         self.say(textwrap.fill(step.explain, width=78, initial_indent='   ',
                                subsequent_indent='   '))
         self.say('$ vmmig ' + ' '.join(shlex.quote(a) for a in argv))
         self.app.stderr.flush()
-        code = self.app.run_subcommand(argv)
+        code = self.app.run_subcommand(run)
+        self.app.stdout.flush()
         self.app.stderr.flush()
 
         after = self.migration_ids(step.instance)

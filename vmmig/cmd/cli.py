@@ -86,6 +86,10 @@ class VmmigApp(app.App):
         level = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}.get(
             self.options.verbose_level, logging.DEBUG)
         logging.getLogger().setLevel(level)
+        # An embedded conductor refusing a request is the answer, printed as one line;
+        # its RPC server would add a traceback for each. -v shows them.
+        logging.getLogger('oslo_messaging.rpc.server').setLevel(
+            logging.CRITICAL if self.options.verbose_level <= 1 else logging.NOTSET)
 
     def initialize_app(self, argv):
         args = []

@@ -132,7 +132,8 @@ class Dispatcher(object):
         try:
             # The world may have changed while it was queued or held.
             prechecks.plan(self.agents, migration['instance'], migration['migration_type'],
-                           migration['dest_host'], migration['options'])
+                           migration['dest_host'], migration['options'],
+                           exclude_migration=migration['id'])
             mtype.execute(ctx)
         except exception.StateConflict as e:
             LOG.warning('Migration %s: %s; leaving it to its new owner', migration['id'], e)

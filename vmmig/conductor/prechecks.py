@@ -11,12 +11,15 @@ import logging
 import oslo_messaging as messaging
 
 from vmmig.db import api as db
+from vmmig.db import states
 from vmmig import exception
 from vmmig import plugins
 from vmmig.scheduler import host_manager
 from vmmig.storage import base as storage_base
 
 LOG = logging.getLogger(__name__)
+
+UNFINISHED = (states.QUEUED, states.HELD) + tuple(states.ACTIVE)
 
 
 @dataclasses.dataclass
@@ -29,7 +32,8 @@ class Plan:
     options: dict
 
 
-def plan(agents, instance_name, migration_type, requested_host=None, options=None):
+def plan(agents, instance_name, migration_type, requested_host=None, options=None,
+         exclude_migration=None):
     """Return a Plan, or raise PrecheckFailed with every reason (or a NotFound/Invalid)."""
     mtype = plugins.migration_type(migration_type)()
     clean = mtype.validate_options(options)
@@ -37,6 +41,10 @@ def plan(agents, instance_name, migration_type, requested_host=None, options=Non
     source = db.host_get(row['host'])
     dest_host = db.host_get(requested_host) if requested_host else None
     reasons = []
+    for other in db.migration_list(instance=instance_name, state=UNFINISHED):
+        if other['id'] != exclude_migration:
+            raise exception.PrecheckFailed(instance_name, [
+                'it already has migration %s, which is %s' % (other['id'], other['state'])])
     instance, source_facts = _instance_and_source(agents, mtype, row, source, reasons)
     storage, storage_reasons = _storage(instance, mtype)
     reasons += storage_reasons

@@ -1,0 +1,242 @@
+"""Fixtures shared by the unit and functional tests: config, databases, services."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import fixtures
+from oslo_config import fixture as config_fixture
+import pytest
+import sqlalchemy as sa
+
+from vmmig import conf
+from vmmig import config
+from vmmig.db import api as db
+from vmmig.db import schema
+from vmmig import embedded
+from vmmig import rpc
+
+CONF = conf.CONF
+
+REQUIRE_SERVICES = os.environ.get('VMMIG_REQUIRE_SERVICES') == '1'
+RABBIT_URL = os.environ.get('VMMIG_TEST_RABBIT', 'rabbit://guest:guest@127.0.0.1:5672/')
+SERVER_URLS = {
+    'postgresql': os.environ.get('VMMIG_TEST_POSTGRESQL',
+                                 'postgresql+psycopg2://postgres@127.0.0.1:5432/postgres'),
+    'mysql': os.environ.get('VMMIG_TEST_MYSQL', 'mysql+pymysql://root@127.0.0.1:3306/mysql'),
+}
+BACKENDS = ['sqlite', 'postgresql', 'mysql']
+
+
+def service_missing(what, error):
+    """Skip, or fail under VMMIG_REQUIRE_SERVICES=1 (CI), when a service is not there."""
+    message = '%s is not reachable: %s' % (what, error)
+    if REQUIRE_SERVICES:
+        pytest.fail(message + ' (VMMIG_REQUIRE_SERVICES=1)')
+    pytest.skip(message)
+
+
+class ConfFixture(fixtures.Fixture):
+    """vmmig options for one test: a temporary state path, fast timers, in-process RPC."""
+
+    def __init__(self, database_url=None, **overrides):
+        self.database_url = database_url
+        self.overrides = overrides
+
+    def _setUp(self):
+        config.set_defaults()
+        CONF([], project='vmmig', default_config_files=[])
+        self.conf = self.useFixture(config_fixture.Config(CONF))
+        self.state_path = self.useFixture(fixtures.TempDir()).path
+        self.conf.config(state_path=self.state_path, transport_url='fake://', embedded=True)
+        self.conf.config(connection=self.database_url or 'sqlite:///%s/vmmig.sqlite'
+                         % self.state_path, group='database')
+        self.conf.config(heartbeat_interval=0.2, group='agent')
+        self.conf.config(dispatch_interval=0.05, heartbeat_timeout=2.0, rpc_timeout=10,
+                         progress_interval=0.0, group='conductor')
+        self.conf.config(monitor_interval=0.05, group='live_migration')
+        self.conf.config(driver=['noop'], group='oslo_messaging_notifications')
+        for key, value in self.overrides.items():
+            group, _sep, name = key.rpartition('.')
+            self.conf.config(**{name: value}, group=group or None)
+        self.addCleanup(db.dispose)
+        self.addCleanup(rpc.cleanup)
+
+
+class DatabaseFixture(fixtures.Fixture):
+    """A fresh, empty database on ``backend``, with the schema synced; dropped after."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.url = None
+
+    def _setUp(self):
+        if self.backend == 'sqlite':
+            self.url = 'sqlite:///%s/vmmig.sqlite' % self.useFixture(fixtures.TempDir()).path
+            return
+        server = SERVER_URLS[self.backend]
+        name = 'vmmig_test_%s' % uuid.uuid4().hex[:12]
+        try:
+            admin = sa.create_engine(server, isolation_level='AUTOCOMMIT')
+            with admin.connect() as conn:
+                conn.exec_driver_sql('CREATE DATABASE %s' % name)
+        except Exception as e:  # noqa: any driver error means the server is not usable
+            service_missing(self.backend, e)
+        self.url = str(sa.engine.make_url(server).set(database=name))
+        self.addCleanup(self._drop, admin, name)
+
+    @staticmethod
+    def _drop(admin, name):
+        db.dispose()
+        with admin.connect() as conn:
+            if admin.dialect.name == 'postgresql':
+                conn.exec_driver_sql('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+            else:
+                conn.exec_driver_sql('DROP DATABASE IF EXISTS %s' % name)
+        admin.dispose()
+
+
+def write_cluster(path, data):
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return path
+
+
+class EmbeddedFixture(fixtures.Fixture):
+    """Conductor and simulated agents in this process, on the in-process transport."""
+
+    def __init__(self, cluster=None, backend='sqlite', **overrides):
+        self.cluster = cluster
+        self.backend = backend
+        self.overrides = overrides
+
+    def _setUp(self):
+        database = self.useFixture(DatabaseFixture(self.backend))
+        self.conf = self.useFixture(ConfFixture(database.url, **self.overrides))
+        if self.cluster is not None:
+            path = write_cluster(os.path.join(self.conf.state_path, 'cluster.json'),
+                                 self.cluster)
+            self.conf.conf.config(cluster_file=path, group='sim')
+        self.services = embedded.EmbeddedServices()
+        self.services.start()
+        self.addCleanup(self.services.stop)
+
+
+def rabbit_available():
+    import kombu
+    try:
+        with kombu.Connection(RABBIT_URL.replace('rabbit://', 'amqp://'),
+                              connect_timeout=3) as conn:
+            conn.connect()
+    except Exception as e:  # noqa: any failure means no usable broker
+        service_missing('RabbitMQ at %s' % RABBIT_URL, e)
+
+
+class ServiceProcesses(fixtures.Fixture):
+    """vmmig-conductor and vmmig-agent as separate processes over the real RabbitMQ."""
+
+    def __init__(self, hosts, database_url, cluster=None, conductors=1, extra_conf=None):
+        self.hosts = hosts
+        self.database_url = database_url
+        self.cluster = cluster
+        self.n_conductors = conductors
+        self.extra_conf = extra_conf or {}
+        self.procs = {}
+
+    def _setUp(self):
+        rabbit_available()
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        self.exchange = 'vmmig-test-%s' % uuid.uuid4().hex[:8]
+        sections = {
+            'DEFAULT': {'transport_url': RABBIT_URL, 'control_exchange': self.exchange,
+                        'state_path': self.dir, 'embedded': 'false', 'debug': 'false'},
+            'database': {'connection': self.database_url},
+            'agent': {'heartbeat_interval': '0.5', 'topic': 'vmmig-agent'},
+            'conductor': {'heartbeat_timeout': '3', 'dispatch_interval': '0.1',
+                          'rpc_timeout': '20', 'progress_interval': '0.2'},
+            'live_migration': {'monitor_interval': '0.1'},
+            'oslo_messaging_notifications': {'driver': 'messagingv2'},
+        }
+        if self.cluster is not None:
+            sections['sim'] = {'cluster_file': write_cluster(
+                os.path.join(self.dir, 'cluster.json'), self.cluster)}
+        for section, values in self.extra_conf.items():
+            sections.setdefault(section, {}).update(values)
+        self.config_file = os.path.join(self.dir, 'vmmig.conf')
+        with open(self.config_file, 'w') as f:
+            for section, values in sections.items():
+                f.write('[%s]\n' % section)
+                for key, value in values.items():
+                    f.write('%s = %s\n' % (key, value))
+        self.run_module('vmmig.cmd.manage', ['db', 'sync'])
+        self.addCleanup(self.stop_all)
+        for i in range(self.n_conductors):
+            self.start_conductor('conductor-%d' % i)
+        for host in self.hosts:
+            self.start_agent(host)
+        self.wait_for_hosts(self.hosts)
+
+    def _argv(self, module, args):
+        return [sys.executable, '-c', 'import sys; from %s import main; main(sys.argv[1:])'
+                % module, '--config-file', self.config_file] + list(args)
+
+    def run_module(self, module, args):
+        return subprocess.run(self._argv(module, args), check=True, capture_output=True,
+                              text=True, timeout=120)
+
+    def _spawn(self, name, module, args):
+        log = open(os.path.join(self.dir, name + '.log'), 'ab')
+        proc = subprocess.Popen(self._argv(module, args), stdout=log, stderr=log)
+        self.procs[name] = proc
+        return proc
+
+    def start_conductor(self, name):
+        return self._spawn(name, 'vmmig.cmd.conductor', ['--host', name])
+
+    def start_agent(self, host):
+        return self._spawn('agent-' + host, 'vmmig.cmd.agent', ['--host', host])
+
+    def kill(self, name, sig=signal.SIGKILL):
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+
+    def stop_all(self):
+        for name in list(self.procs):
+            proc = self.procs.pop(name)
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def log(self, name):
+        with open(os.path.join(self.dir, name + '.log'), errors='replace') as f:
+            return f.read()
+
+    def wait_for_hosts(self, hosts, timeout=60):
+        engine = sa.create_engine(self.database_url)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    up = {r[0] for r in conn.exec_driver_sql(
+                        "SELECT name FROM hosts WHERE state = 'up'")}
+                if set(hosts) <= up:
+                    return
+                time.sleep(0.2)
+        finally:
+            engine.dispose()
+        logs = '\n'.join('--- %s\n%s' % (n, self.log(n)[-2000:]) for n in self.procs)
+        raise AssertionError('hosts %s did not come up in %d s\n%s' % (hosts, timeout, logs))
+
+    def cli(self, *args, check=True):
+        """Run the vmmig CLI against these services; returns the CompletedProcess."""
+        return subprocess.run(self._argv('vmmig.cmd.cli', args), capture_output=True,
+                              text=True, timeout=300, check=check)
