@@ -43,7 +43,7 @@ def get_transport():
 def get_client(topic, version, server=None, timeout=None):
     target = messaging.Target(topic=topic, version=version, server=server)
     return messaging.get_rpc_client(get_transport(), target, version_cap=version,
-                                   timeout=timeout or CONF.conductor.rpc_timeout)
+                                    timeout=timeout or CONF.conductor.rpc_timeout)
 
 
 def get_server(topic, server, endpoints):

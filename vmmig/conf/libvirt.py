@@ -22,6 +22,13 @@ libvirt_opts = [
     cfg.StrOpt('os_version',
                help='Operating system version this host reports. Unset means read '
                     'from /etc/os-release.'),
+    cfg.StrOpt('managed_save_path', default='/var/lib/libvirt/qemu/save',
+               help='Directory where the libvirt daemon keeps managed save images '
+                    '(the memory of suspended VMs), as this agent sees it.'),
+    cfg.IntOpt('auto_converge_initial', default=20, min=1, max=99,
+               help='Initial guest CPU throttle (percent) of auto-converge.'),
+    cfg.IntOpt('auto_converge_increment', default=10, min=1, max=99,
+               help='Throttle increment (percent) of auto-converge.'),
     cfg.StrOpt('cluster', default='default',
                help='Cluster this host belongs to; migrations stay inside one.'),
 ]

@@ -148,4 +148,3 @@ class LiveMigration(base.MigrationType):
 
     def rollback_destination_after_recovery(self, ctx, instance):
         self._recovery_undo(ctx, instance)
-

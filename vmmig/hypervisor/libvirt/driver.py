@@ -1,0 +1,397 @@
+"""The libvirt hypervisor driver: real QEMU guests under a real libvirt daemon.
+
+libvirt-python is imported here only, so that vmmig installs without
+libvirt's C headers; install ``vmmig[libvirt]`` on hypervisor hosts.
+"""
+
+import logging
+import os
+import platform
+import subprocess
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+from vmmig.hypervisor import base
+from vmmig.hypervisor.libvirt import guest
+from vmmig.hypervisor.libvirt import migration
+from vmmig import exception
+
+LOG = logging.getLogger(__name__)
+
+_EVENT_LOOP = None
+_EVENT_LOOP_LOCK = threading.Lock()
+
+
+def _import_libvirt():
+    try:
+        import libvirt
+    except ImportError:
+        raise exception.InvalidOption(option='[drivers] hypervisor', value='libvirt',
+                                      reason='libvirt-python is not installed; install '
+                                             'vmmig[libvirt]')
+    return libvirt
+
+
+def _start_event_loop(libvirt):
+    """libvirt delivers events (job completed) only to a process running its loop."""
+    global _EVENT_LOOP
+    with _EVENT_LOOP_LOCK:
+        if _EVENT_LOOP is None:
+            libvirt.virEventRegisterDefaultImpl()
+
+            def run():
+                while True:
+                    libvirt.virEventRunDefaultImpl()
+            _EVENT_LOOP = threading.Thread(target=run, name='vmmig-libvirt-events',
+                                           daemon=True)
+            _EVENT_LOOP.start()
+
+
+def _version(number):
+    return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000, number % 1000)
+
+
+class LibvirtDriver(base.HypervisorDriver):
+    capabilities = {'live_migration': True, 'post_copy': True, 'auto_converge': True,
+                    'block_migration': True, 'announce': True}
+
+    def __init__(self, conf, host):
+        super().__init__(conf, host)
+        self.opts = conf.libvirt
+        self.libvirt = None
+        self.conn = None
+        self.completed = migration.CompletedStats()
+
+    def validate(self):
+        self.libvirt = _import_libvirt()
+        for option in ('shared_storage_path', 'local_storage_path'):
+            path = getattr(self.opts, option)
+            if not os.path.isdir(path):
+                raise exception.InvalidOption(option='[libvirt] %s' % option, value=path,
+                                              reason='is not a directory')
+
+    def init_host(self):
+        self.libvirt = self.libvirt or _import_libvirt()
+        _start_event_loop(self.libvirt)
+        self.conn = self.libvirt.open(self.opts.uri)
+        self.conn.domainEventRegisterAny(None, self.libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                                         self._job_completed, None)
+
+    def _job_completed(self, conn, dom, params, opaque):
+        self.completed.record(dom.name(), params)
+
+    def cleanup_host(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except self.libvirt.libvirtError:
+                pass
+            self.conn = None
+
+    # Inventory --------------------------------------------------------------
+
+    def _domain(self, name):
+        try:
+            return self.conn.lookupByName(name)
+        except self.libvirt.libvirtError as e:
+            if e.get_error_code() == self.libvirt.VIR_ERR_NO_DOMAIN:
+                raise exception.InstanceNotFound(instance=name)
+            raise exception.HypervisorError(host=self.host, reason=e.get_error_message())
+
+    def _incoming(self, dom):
+        state, reason = dom.state()
+        return (state == self.libvirt.VIR_DOMAIN_PAUSED
+                and reason in (self.libvirt.VIR_DOMAIN_PAUSED_MIGRATION,
+                               getattr(self.libvirt, 'VIR_DOMAIN_PAUSED_STARTING_UP', -1))
+                and not dom.isPersistent())
+
+    def _instance(self, dom):
+        inst = guest.instance_of(dom, self.opts.shared_storage_path,
+                                 dom.hasManagedSaveImage(0))
+        inst['host'] = self.host
+        inst['local_storage_path'] = self.opts.local_storage_path
+        return inst
+
+    def list_instances(self):
+        out = []
+        for dom in self.conn.listAllDomains(0):
+            try:
+                if not self._incoming(dom):
+                    out.append(self._instance(dom))
+            except self.libvirt.libvirtError:
+                continue  # it left while we looked
+        return out
+
+    def get_instance(self, name):
+        dom = self._domain(name)
+        if self._incoming(dom):
+            raise exception.InstanceNotFound(instance=name)
+        return self._instance(dom)
+
+    def host_facts(self):
+        model, memory_mb, cpus = self.conn.getInfo()[:3]
+        caps = ET.fromstring(self.conn.getCapabilities())
+        cpu = caps.find('./host/cpu')
+        free_mb = self.conn.getFreeMemory() // (1024 * 1024)
+        active = self.conn.listAllDomains(self.libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        local = os.statvfs(self.opts.local_storage_path)
+        pci = []
+        try:
+            for dev in self.conn.listAllDevices(
+                    self.libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV):
+                pci.append({'address': dev.name(), 'type': 'pci'})
+        except self.libvirt.libvirtError:
+            pass
+        return {
+            'host': self.host,
+            'hypervisor': 'libvirt',
+            'vcpus': cpus,
+            'vcpus_used': sum(d.info()[3] for d in active),
+            'memory_mb': memory_mb,
+            'memory_mb_used': memory_mb - free_mb,
+            'disk_gb': local.f_blocks * local.f_frsize // 1024 ** 3,
+            'disk_gb_used': (local.f_blocks - local.f_bavail) * local.f_frsize // 1024 ** 3,
+            'cpu_model': cpu.findtext('model') if cpu is not None else model,
+            'cpu_vendor': cpu.findtext('vendor') if cpu is not None else None,
+            'cpu_features': sorted(f.get('name') for f in cpu.findall('feature'))
+            if cpu is not None else [],
+            'os_version': self.opts.os_version or _os_version(),
+            'hypervisor_type': 'QEMU',
+            'hypervisor_version': _version(self.conn.getVersion()),
+            'libvirt_version': _version(self.conn.getLibVersion()),
+            'cluster': self.opts.cluster,
+            'pci_devices': pci,
+            'shared_storage': os.path.realpath(self.opts.shared_storage_path),
+            'link_bandwidth': 1250000000,
+        }
+
+    def check_cpu_compatible(self, instance, source_facts):
+        if not instance.get('cpu_xml'):
+            return []
+        try:
+            result = self.conn.compareHypervisorCPU(
+                None, platform.machine(), None, 'qemu' if 'qemu' in self.opts.uri else None,
+                instance['cpu_xml'],
+                self.libvirt.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE)
+        except self.libvirt.libvirtError as e:
+            return ['the guest CPU of %s cannot run on %s: %s'
+                    % (instance['name'], self.host, e.get_error_message())]
+        if result == self.libvirt.VIR_CPU_COMPARE_INCOMPATIBLE:
+            return ['the guest CPU of %s is incompatible with %s'
+                    % (instance['name'], self.host)]
+        return []
+
+    # Shared-storage probe -----------------------------------------------------
+
+    def _probe_path(self, token):
+        return os.path.join(self.opts.shared_storage_path, '.vmmig-probe-%s' % token)
+
+    def create_storage_probe(self):
+        token = uuid.uuid4().hex
+        with open(self._probe_path(token), 'w') as f:
+            f.write(self.host)
+        return token
+
+    def check_storage_probe(self, token):
+        return bool(token) and os.path.exists(self._probe_path(token))
+
+    def remove_storage_probe(self, token):
+        try:
+            os.unlink(self._probe_path(token))
+        except (FileNotFoundError, TypeError):
+            pass
+
+    # Live migration -------------------------------------------------------------
+
+    def prepare_live_incoming(self, instance, migration_record):
+        created = []
+        for disk in instance['disks']:
+            if disk['location'] != 'local':
+                continue
+            path = guest.move_paths(disk['path'], instance['local_storage_path'],
+                                    self.opts.local_storage_path)
+            if os.path.exists(path):
+                raise exception.HypervisorError(
+                    host=self.host, reason='%s exists already; not overwriting it' % path)
+            # An empty disk of the same size: block migration fills it.
+            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', path,
+                            str(disk['capacity'])], check=True)
+            created.append(path)
+        return {'host': self.host, 'peer_uri': self.opts.peer_uri or self.opts.uri,
+                'migration_uri': self.opts.migration_uri,
+                'listen_address': self.opts.migration_listen_address,
+                'local_storage_path': self.opts.local_storage_path, 'created': created}
+
+    def live_migrate(self, instance, dest_info, settings):
+        dom = self._domain(instance['name'])
+        xml = dom.XMLDesc(self.libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+        dest_xml = guest.move_paths(xml, self.opts.local_storage_path,
+                                    dest_info['local_storage_path'])
+        local = [d['name'] for d in instance['disks'] if d['location'] == 'local']
+        settings = dict(settings, auto_converge_initial=self.opts.auto_converge_initial,
+                        auto_converge_increment=self.opts.auto_converge_increment,
+                        shared_storage_proven=instance.get('storage_mode') == 'ephemeral-shared')
+        flags, params = migration.flags_and_params(self.libvirt, dest_info, settings,
+                                                   dest_xml, local)
+        self.completed.forget(instance['name'])
+        return migration.LibvirtJob(self.libvirt, dom, dest_info['peer_uri'], flags, params,
+                                    settings['max_downtime_ms'], self.completed)
+
+    def finish_live_incoming(self, instance, migration_record):
+        dom = self._domain(instance['name'])
+        state, _reason = dom.state()
+        if state == self.libvirt.VIR_DOMAIN_PAUSED and instance['power_state'] == 'running':
+            dom.resume()  # paused by the timeout action or force-complete
+        self._announce(dom)
+        return self._instance(dom)
+
+    def _announce(self, dom):
+        """Tell the network where the guest is now: QEMU sends RARP packets per NIC."""
+        try:
+            import libvirt_qemu
+            libvirt_qemu.qemuMonitorCommand(
+                dom, '{"execute": "announce-self", "arguments": {"initial": 50, '
+                     '"max": 550, "rounds": 5, "step": 100}}', 0)
+        except Exception as e:  # noqa: an old QEMU without announce-self still works
+            LOG.warning('announce-self for %s failed: %s', dom.name(), e)
+
+    def rollback_live_incoming(self, instance, migration_record):
+        try:
+            dom = self.conn.lookupByName(instance['name'])
+            if self._incoming(dom):
+                dom.destroy()
+        except self.libvirt.libvirtError:
+            pass
+        for disk in instance['disks']:
+            if disk['location'] != 'local':
+                continue
+            path = guest.move_paths(disk['path'], instance.get('local_storage_path'),
+                                    self.opts.local_storage_path)
+            if path != disk['path'] and os.path.exists(path) and not self._in_use(path):
+                os.unlink(path)
+
+    def _in_use(self, path):
+        for dom in self.conn.listAllDomains(0):
+            if path in dom.XMLDesc(0):
+                return True
+        return False
+
+    def mark_uncertain(self, name):
+        dom = self._domain(name)
+        if dom.isActive() and dom.state()[0] != self.libvirt.VIR_DOMAIN_PAUSED:
+            dom.suspend()
+
+    def cleanup_live_outgoing(self, instance, migration_record):
+        try:
+            dom = self.conn.lookupByName(instance['name'])
+            if not dom.isActive():
+                dom.undefineFlags(self.libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
+        except self.libvirt.libvirtError:
+            pass
+        for path in guest.local_files(instance):
+            if os.path.exists(path) and not self._in_use(path):
+                os.unlink(path)
+
+    # Power and cold migration ------------------------------------------------------
+
+    def power_off(self, name, graceful_timeout):
+        dom = self._domain(name)
+        if not dom.isActive():
+            return 'already'
+        dom.shutdown()
+        deadline = time.monotonic() + graceful_timeout
+        while time.monotonic() < deadline:
+            if not dom.isActive():
+                return 'graceful'
+            time.sleep(0.5)
+        LOG.warning('%s ignored the ACPI power button for %d s; powering it off',
+                    name, graceful_timeout)
+        dom.destroy()
+        return 'forced'
+
+    def power_on(self, name):
+        dom = self._domain(name)
+        if not dom.isActive():
+            dom.create()  # restores the managed save image when there is one
+
+    def suspend(self, name):
+        self._domain(name).managedSave(0)
+
+    def _save_path(self, name):
+        return os.path.join(self.opts.managed_save_path, '%s.save' % name)
+
+    def cold_export(self, name):
+        dom = self._domain(name)
+        inst = self._instance(dom)
+        if inst['power_state'] not in ('shutoff', 'suspended'):
+            raise exception.HypervisorError(
+                host=self.host, reason='%s is %s; cold migration needs it shut off or '
+                                       'suspended' % (name, inst['power_state']))
+        files = [{'id': 'disk:' + d['name'], 'path': d['path'], 'kind': 'disk',
+                  'size': os.path.getsize(d['path'])}
+                 for d in inst['disks'] if d['location'] == 'local']
+        if inst['power_state'] == 'suspended':
+            path = self._save_path(name)
+            files.append({'id': 'saved_state', 'path': path, 'kind': 'saved_state',
+                          'size': os.path.getsize(path)})
+        return {'instance': inst, 'files': files}
+
+    def cold_import_paths(self, instance, files):
+        paths = {}
+        disks = {'disk:' + d['name']: d for d in instance['disks']}
+        for f in files:
+            if f['kind'] == 'saved_state':
+                paths[f['id']] = os.path.join(self.opts.local_storage_path,
+                                              '%s.incoming-save' % instance['name'])
+            else:
+                paths[f['id']] = guest.move_paths(disks[f['id']]['path'],
+                                                  instance['local_storage_path'],
+                                                  self.opts.local_storage_path)
+        return paths
+
+    def cold_define(self, instance, files):
+        xml = guest.move_paths(instance['xml'], instance.get('local_storage_path'),
+                               self.opts.local_storage_path)
+        dom = self.conn.defineXML(xml)
+        if instance['power_state'] == 'suspended':
+            save = self.cold_import_paths(instance, files)['saved_state']
+            try:
+                # Restore paused from the copied memory, then save it as this host's
+                # managed save image: the VM arrives suspended, as it left.
+                self.conn.restoreFlags(save, xml, self.libvirt.VIR_DOMAIN_SAVE_PAUSED)
+                dom.managedSave(0)
+            finally:
+                os.unlink(save)
+        return self._instance(dom)
+
+    def undefine(self, name, delete_local_files):
+        try:
+            dom = self.conn.lookupByName(name)
+        except self.libvirt.libvirtError:
+            return
+        inst = self._instance(dom)
+        if dom.isActive():
+            dom.destroy()
+        dom.undefineFlags(self.libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
+        if delete_local_files:
+            for path in guest.local_files(inst):
+                if os.path.exists(path):
+                    os.unlink(path)
+
+    # Evacuation ----------------------------------------------------------------------
+
+    def rebuild(self, instance):
+        dom = self.conn.defineXML(instance['xml'])
+        dom.create()
+        return self._instance(dom)
+
+
+def _os_version():
+    try:
+        with open('/etc/os-release') as f:
+            fields = dict(line.strip().split('=', 1) for line in f if '=' in line)
+        return fields.get('PRETTY_NAME', '').strip('"')
+    except OSError:
+        return platform.platform()

@@ -1,0 +1,99 @@
+"""Reading a libvirt domain into vmmig's instance dict, and moving its paths.
+
+A disk is local when its file is on this host's own storage, shared when it
+is on the instances storage the hosts share, and a volume when it is a
+network block device (NBD, iSCSI, RBD) served outside the hosts.
+"""
+
+import os
+import xml.etree.ElementTree as ET
+
+from vmmig.storage import base as storage
+
+POWER_STATES = {0: 'shutoff', 1: 'running', 2: 'running', 3: 'paused', 4: 'running',
+                5: 'shutoff', 6: 'shutoff', 7: 'paused'}
+
+
+def _under(path, directory):
+    if not path or not directory:
+        return False
+    directory = os.path.realpath(directory)
+    return os.path.realpath(path).startswith(directory.rstrip('/') + '/')
+
+
+def disks_of(root, shared_path):
+    disks = []
+    for disk in root.findall('./devices/disk'):
+        if disk.get('device', 'disk') != 'disk':
+            continue
+        target = disk.find('target').get('dev')
+        source = disk.find('source')
+        entry = {'name': target}
+        if disk.get('type') == 'network':
+            host = source.find('host')
+            entry.update(location=storage.VOLUME, volume='%s://%s:%s/%s' % (
+                source.get('protocol'), host.get('name') if host is not None else '',
+                host.get('port') if host is not None else '', source.get('name') or ''))
+        elif disk.get('type') == 'block':
+            entry.update(location=storage.VOLUME, volume=source.get('dev'))
+        else:
+            path = source.get('file') if source is not None else None
+            entry.update(path=path, location=storage.SHARED if _under(path, shared_path)
+                         else storage.LOCAL)
+        disks.append(entry)
+    return disks
+
+
+def instance_of(dom, shared_path, has_managed_save):
+    """The instance dict of a libvirt domain (see vmmig.hypervisor.base)."""
+    xml = dom.XMLDesc(0)
+    inactive_xml = dom.XMLDesc(2)  # VIR_DOMAIN_XML_INACTIVE: what a destination defines
+    root = ET.fromstring(xml)
+    state, _reason = dom.state()
+    power = POWER_STATES.get(state, 'shutoff')
+    if power == 'shutoff' and has_managed_save:
+        power = 'suspended'
+    disks = disks_of(root, shared_path)
+    for disk in disks:
+        try:
+            disk['capacity'] = dom.blockInfo(disk['name'])[0]
+        except Exception:  # noqa: a network volume may not answer while shut off
+            disk['capacity'] = 0
+        disk['size_gb'] = round(disk['capacity'] / 1024 ** 3, 3)
+    cpu = root.find('cpu')
+    features = []
+    cpu_xml = None
+    if cpu is not None:
+        features = [f.get('name') for f in cpu.findall('feature')
+                    if f.get('policy', 'require') in ('require', 'force')]
+        cpu_xml = ET.tostring(cpu, encoding='unicode')
+    pci = ['%s:%s:%s.%s' % (a.get('domain', '0x0000')[2:], a.get('bus')[2:],
+                            a.get('slot')[2:], a.get('function')[2:])
+           for a in root.findall("./devices/hostdev[@type='pci']/source/address")]
+    mdevs = [h.get('model', 'mdev') for h in root.findall("./devices/hostdev[@type='mdev']")]
+    return {
+        'name': dom.name(),
+        'uuid': dom.UUIDString(),
+        'vcpus': int(root.findtext('vcpu') or 1),
+        'memory_mb': int(dom.maxMemory() // 1024),
+        'power_state': power,
+        'storage_mode': storage.storage_mode_of(disks),
+        'disks': disks,
+        'pci_devices': pci,
+        'vgpus': mdevs,
+        'cpu_features': features,
+        'cpu_xml': cpu_xml,
+        'xml': inactive_xml,
+    }
+
+
+def move_paths(xml, source_dir, dest_dir):
+    """The domain XML with every path under the source's local storage moved to the dest's."""
+    if not source_dir or os.path.realpath(source_dir) == os.path.realpath(dest_dir):
+        return xml
+    return xml.replace(source_dir.rstrip('/') + '/', dest_dir.rstrip('/') + '/')
+
+
+def local_files(instance):
+    return [d['path'] for d in instance.get('disks', [])
+            if d['location'] == storage.LOCAL and d.get('path')]
