@@ -1,0 +1,2 @@
+project = 'vmmig release notes'
+extensions = ['reno.sphinxext']
