@@ -151,13 +151,16 @@ class ServiceProcesses(fixtures.Fixture):
         rabbit_available()
         self.dir = self.useFixture(fixtures.TempDir()).path
         self.exchange = 'vmmig-test-%s' % uuid.uuid4().hex[:8]
+        # Queue names do not include the exchange: topics of their own keep tests that
+        # share the broker (other runs, other engineers) from consuming each other's calls.
         sections = {
             'DEFAULT': {'transport_url': RABBIT_URL, 'control_exchange': self.exchange,
                         'state_path': self.dir, 'embedded': 'false', 'debug': 'false'},
             'database': {'connection': self.database_url},
-            'agent': {'heartbeat_interval': '0.5', 'topic': 'vmmig-agent'},
+            'agent': {'heartbeat_interval': '0.5', 'topic': self.exchange + '-agent'},
             'conductor': {'heartbeat_timeout': '3', 'dispatch_interval': '0.1',
-                          'rpc_timeout': '20', 'progress_interval': '0.2'},
+                          'rpc_timeout': '20', 'progress_interval': '0.2',
+                          'topic': self.exchange + '-conductor'},
             'live_migration': {'monitor_interval': '0.1'},
             'oslo_messaging_notifications': {'driver': 'messagingv2'},
         }
@@ -173,6 +176,7 @@ class ServiceProcesses(fixtures.Fixture):
                 for key, value in values.items():
                     f.write('%s = %s\n' % (key, value))
         self.run_module('vmmig.cmd.manage', ['db', 'sync'])
+        self.addCleanup(self.remove_broker_objects)
         self.addCleanup(self.stop_all)
         for i in range(self.n_conductors):
             self.start_conductor('conductor-%d' % i)
@@ -188,17 +192,22 @@ class ServiceProcesses(fixtures.Fixture):
         return subprocess.run(self._argv(module, args), check=True, capture_output=True,
                               text=True, timeout=120)
 
-    def _spawn(self, name, module, args):
-        log = open(os.path.join(self.dir, name + '.log'), 'ab')
-        proc = subprocess.Popen(self._argv(module, args), stdout=log, stderr=log)
+    def _spawn(self, name, module, host):
+        # [DEFAULT] host is a file option, not a command-line one: one small file each.
+        host_file = os.path.join(self.dir, name + '.conf')
+        with open(host_file, 'w') as f:
+            f.write('[DEFAULT]\nhost = %s\n' % host)
+        with open(os.path.join(self.dir, name + '.log'), 'ab') as log:
+            proc = subprocess.Popen(self._argv(module, ['--config-file', host_file]),
+                                    stdout=log, stderr=log)
         self.procs[name] = proc
         return proc
 
     def start_conductor(self, name):
-        return self._spawn(name, 'vmmig.cmd.conductor', ['--host', name])
+        return self._spawn(name, 'vmmig.cmd.conductor', name)
 
     def start_agent(self, host):
-        return self._spawn('agent-' + host, 'vmmig.cmd.agent', ['--host', host])
+        return self._spawn('agent-' + host, 'vmmig.cmd.agent', host)
 
     def kill(self, name, sig=signal.SIGKILL):
         proc = self.procs.pop(name)
@@ -216,6 +225,31 @@ class ServiceProcesses(fixtures.Fixture):
                     proc.kill()
                     proc.wait()
 
+    @property
+    def topics(self):
+        return (self.exchange + '-conductor', self.exchange + '-agent')
+
+    def remove_broker_objects(self, queues=None):
+        """Delete this fixture's queues and exchanges: the broker outlives the test."""
+        import kombu
+        if queues is None:
+            servers = ['conductor-%d' % i for i in range(self.n_conductors)] + list(self.hosts)
+            queues = list(self.topics) + ['%s.%s' % (t, s) for t in self.topics
+                                          for s in servers]
+            exchanges = [self.exchange] + ['%s_fanout' % t for t in self.topics]
+        else:
+            exchanges = []
+        try:
+            with kombu.Connection(RABBIT_URL.replace('rabbit://', 'amqp://'),
+                                  connect_timeout=3) as conn:
+                channel = conn.channel()
+                for queue in queues:
+                    channel.queue_delete(queue)
+                for exchange in exchanges:
+                    channel.exchange_delete(exchange)
+        except Exception:  # noqa: tidying the broker must not fail a test
+            pass
+
     def log(self, name):
         with open(os.path.join(self.dir, name + '.log'), errors='replace') as f:
             return f.read()
@@ -230,13 +264,85 @@ class ServiceProcesses(fixtures.Fixture):
                         "SELECT name FROM hosts WHERE state = 'up'")}
                 if set(hosts) <= up:
                     return
+                exited = [n for n, p in self.procs.items() if p.poll() is not None]
+                if exited:
+                    break
                 time.sleep(0.2)
         finally:
             engine.dispose()
         logs = '\n'.join('--- %s\n%s' % (n, self.log(n)[-2000:]) for n in self.procs)
-        raise AssertionError('hosts %s did not come up in %d s\n%s' % (hosts, timeout, logs))
+        raise AssertionError('hosts %s did not come up in %d s (or a service exited)\n%s'
+                             % (hosts, timeout, logs))
 
     def cli(self, *args, check=True):
         """Run the vmmig CLI against these services; returns the CompletedProcess."""
         return subprocess.run(self._argv('vmmig.cmd.cli', args), capture_output=True,
                               text=True, timeout=300, check=check)
+
+
+class Notifications(fixtures.Fixture):
+    """A real notification listener on the services' exchange (topic 'notifications').
+
+    The listener's queue is named after the exchange (a pool of its own), so tests
+    sharing the broker do not take each other's notifications.
+    """
+
+    def __init__(self, services, topic='notifications'):
+        self.services = services
+        self.topic = topic
+        self.events = []
+
+    def _setUp(self):
+        import threading
+
+        from oslo_config import cfg
+        import oslo_messaging as messaging
+
+        self._cond = threading.Condition()
+        # A configuration object of its own: the global CONF belongs to the unit tests.
+        conf = cfg.ConfigOpts()
+        conf([], project='vmmig-test', default_config_files=[])
+        transport = messaging.get_notification_transport(conf, url=RABBIT_URL)
+        self.addCleanup(transport.cleanup)
+        conf.set_override('control_exchange', self.services.exchange)
+        self.pool = self.services.exchange + '-listener'
+        self.listener = messaging.get_notification_listener(
+            transport, [messaging.Target(topic=self.topic)], [self], executor='threading',
+            pool=self.pool)
+        self.listener.start()
+        self.addCleanup(self._stop)
+
+    def _stop(self):
+        self.listener.stop()
+        self.listener.wait()
+        self.services.remove_broker_objects(queues=[self.pool])
+
+    def _record(self, priority, publisher_id, event_type, payload):
+        with self._cond:
+            self.events.append({'priority': priority, 'publisher_id': publisher_id,
+                                'event_type': event_type, 'payload': payload})
+            self._cond.notify_all()
+
+    # The listener's endpoint: one method per priority it wants.
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        self._record('info', publisher_id, event_type, payload)
+
+    def error(self, ctxt, publisher_id, event_type, payload, metadata):
+        self._record('error', publisher_id, event_type, payload)
+
+    def of(self, migration_id):
+        with self._cond:
+            return [e['event_type'] for e in self.events
+                    if (e['payload'] or {}).get('id') == migration_id]
+
+    def wait_for(self, migration_id, event_type, timeout=30):
+        """The event types seen for the migration once ``event_type`` is among them."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while event_type not in self.of(migration_id):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError('no %s for migration %s in %d s; seen: %s' % (
+                        event_type, migration_id, timeout, self.of(migration_id)))
+                self._cond.wait(left)
+            return self.of(migration_id)

@@ -83,15 +83,23 @@ class StateConflict(VmmigException):
 
 
 class PrecheckFailed(Invalid):
-    msg_fmt = "Migration of %(instance)s refused: %(reasons)s"
+    """Every reason a request was refused for, kept as a list in ``reasons``.
 
-    def __init__(self, instance, reasons, **kwargs):
+    The keyword-only signature lets oslo.messaging rebuild it on the client
+    side as ``PrecheckFailed(message, **kwargs)``.
+    """
+
+    msg_fmt = "Migration of %(instance)s refused: %(reasons_text)s"
+
+    def __init__(self, message=None, instance=None, reasons=(), **kwargs):
         self.reasons = list(reasons)
-        super().__init__(instance=instance, reasons="; ".join(self.reasons), **kwargs)
+        kwargs.pop('reasons_text', None)
+        super().__init__(message, instance=instance, reasons=self.reasons,
+                         reasons_text='; '.join(self.reasons), **kwargs)
 
 
 class NoValidHost(PrecheckFailed):
-    msg_fmt = "No host can take %(instance)s: %(reasons)s"
+    msg_fmt = "No host can take %(instance)s: %(reasons_text)s"
 
 
 class MigrationFailed(VmmigException):

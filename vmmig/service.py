@@ -49,14 +49,18 @@ class AgentService(object):
         self.manager.init_host()
         self.server.start()
         deadline = time.monotonic() + register_timeout
+        # A call sent before the conductor has bound its queue is dropped by the broker,
+        # not delivered late: retry with short attempts, growing to rpc_timeout.
+        attempt = 1
         while True:
             try:
-                self.manager.register()
+                self.manager.register(timeout=min(attempt, CONF.conductor.rpc_timeout))
                 break
             except messaging.MessagingTimeout:
                 if time.monotonic() > deadline:
                     raise
                 LOG.warning('Agent %s: the conductor does not answer yet', self.host)
+                attempt *= 2
         self._thread = threading.Thread(target=self._heartbeats, daemon=True,
                                         name='vmmig-heartbeat-%s' % self.host)
         self._thread.start()

@@ -51,12 +51,17 @@ class AgentManager(object):
         return dict(host=self.host, facts=self.driver.host_facts(),
                     instances=self.driver.list_instances(), reported_at=reported_at)
 
-    def register(self):
+    def register(self, timeout=None):
         """Tell the conductor we are here; forget VMs that were evacuated while we were down."""
-        evacuated = self.conductor.agent_started(**self.snapshot())
+        evacuated = self.conductor.agent_started(timeout=timeout, **self.snapshot())
         for name in evacuated:
             LOG.warning('Instance %s was evacuated from %s while it was down; '
                         'removing its definition here (shared files are kept)', name, self.host)
+            try:
+                # Its volumes are attached to the new host now: let go of them here.
+                self.driver.disconnect_volumes(self.driver.get_instance(name))
+            except exception.InstanceNotFound:
+                pass
             self.driver.undefine(name, delete_local_files=False)
         return evacuated
 

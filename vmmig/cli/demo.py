@@ -136,7 +136,7 @@ class Demo(base.Command):
         return parser
 
     def take_action(self, parsed_args):
-        if self.app.services is not None or self.app._api is not None:
+        if self.app.connected:
             raise exception.Invalid(reason='the demo needs its own vmmig process: '
                                            'run `vmmig demo` on its own')
         state_dir = self.prepare_state_dir(parsed_args.state_dir)

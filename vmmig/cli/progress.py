@@ -9,7 +9,7 @@ from vmmig.db import states
 # A migration stops being waited for once it ends or someone holds it.
 SETTLED = states.TERMINAL | {states.HELD}
 UNSUCCESSFUL = frozenset((states.FAILED, states.CANCELLED, states.ERROR))
-BAR_FORMAT = '{desc}: {percentage:3.0f}%|{bar}| {n_fmt} sent{postfix}'
+BAR_FORMAT = '{desc}: {percentage:3.0f}%|{bar}| {n_fmt}{unit} sent{postfix}'
 
 
 def _size(num):
@@ -32,7 +32,7 @@ class MigrationBar(object):
         self.bar = tqdm(total=1, file=stream, disable=not enabled, position=position,
                         leave=True, unit='B', unit_scale=True, unit_divisor=1024,
                         dynamic_ncols=True, bar_format=BAR_FORMAT,
-                        desc='%s %s' % (record.get('id'), record.get('instance')))
+                        desc='%s [%s]' % (record.get('instance'), record.get('id')))
 
     def update(self, record):
         processed = record.get('bytes_processed') or 0

@@ -114,6 +114,11 @@ class VmmigApp(app.App):
             self._api = self.api_factory()
         return self._api
 
+    @property
+    def connected(self):
+        """Whether a command has already reached a conductor (or started embedded ones)."""
+        return self._api is not None or self.services is not None
+
     def add_cleanup(self, func, *args):
         """Run ``func`` once the services have stopped (the demo removes its state)."""
         self._cleanups.append((func, args))

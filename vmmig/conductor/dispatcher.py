@@ -36,8 +36,10 @@ class Dispatcher(object):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = None
+        self._started = time.monotonic()
 
     def start(self):
+        self._started = time.monotonic()
         db.service_heartbeat(self.name, 'conductor')
         self._thread = threading.Thread(target=self._loop, name='vmmig-dispatcher',
                                         daemon=True)
@@ -68,7 +70,12 @@ class Dispatcher(object):
 
     def tick(self):
         db.service_heartbeat(self.name, 'conductor')
-        down = db.hosts_mark_down(CONF.conductor.heartbeat_timeout)
+        # A conductor that just started has not had the time to hear anybody:
+        # silence before it came up says nothing about the agents now.
+        if time.monotonic() - self._started < CONF.conductor.heartbeat_timeout:
+            down = []
+        else:
+            down = db.hosts_mark_down(CONF.conductor.heartbeat_timeout)
         if down:
             LOG.warning('Host(s) %s marked down: no heartbeat for %.0f s',
                         ', '.join(down), CONF.conductor.heartbeat_timeout)

@@ -47,6 +47,7 @@ class ConductorManager(object):
 
     # Operator requests ---------------------------------------------------------
 
+    @messaging.expected_exceptions(exception.VmmigException)
     def migrate_server(self, context, instance, migration_type, host=None, options=None,
                        hold_reason=None, requested_by=None):
         plan = prechecks.plan(self.agents, instance, migration_type, host, options)
@@ -66,6 +67,7 @@ class ConductorManager(object):
         self.dispatcher.wake()
         return migration
 
+    @messaging.expected_exceptions(exception.VmmigException)
     def evacuate_host(self, context, host, target_host=None, options=None,
                       requested_by=None):
         source = db.host_get(host)
@@ -82,17 +84,19 @@ class ConductorManager(object):
             except exception.PrecheckFailed as e:
                 refusals.append(e)
         if refusals and not plans:
-            raise exception.PrecheckFailed(host, [e.message for e in refusals])
+            raise exception.PrecheckFailed(instance='the VMs of %s' % host, reasons=[
+                '%s: %s' % (e.kwargs['instance'], '; '.join(e.reasons)) for e in refusals])
         migrations = [self._record(p, target_host, None, requested_by) for p in plans]
         # VMs that cannot be evacuated are reported with their reasons, not silently left.
         for e in refusals:
             migrations.append({'instance': e.kwargs.get('instance'), 'state': 'refused',
-                               'reason': e.message})
+                               'reason': '; '.join(e.reasons)})
         return migrations
 
     def migration_list(self, context, state=None, instance=None, host=None):
         return db.migration_list(state=state, instance=instance, host=host)
 
+    @messaging.expected_exceptions(exception.VmmigException)
     def migration_get(self, context, migration):
         return db.migration_get(migration)
 
@@ -104,6 +108,7 @@ class ConductorManager(object):
                                          allowed=', '.join(states.VERBS[verb]))
         return record
 
+    @messaging.expected_exceptions(exception.VmmigException)
     def migration_hold(self, context, migration, reason, requested_by=None):
         if not reason:
             raise exception.Invalid(reason='a held migration needs a reason')
@@ -111,12 +116,14 @@ class ConductorManager(object):
         return db.migration_transition(record['id'], states.QUEUED, states.HELD,
                                        hold_reason=reason, held_by=requested_by)
 
+    @messaging.expected_exceptions(exception.VmmigException)
     def migration_resume(self, context, migration, requested_by=None):
         record = self._verb('resume', migration)
         resumed = db.migration_transition(record['id'], states.HELD, states.QUEUED)
         self.dispatcher.wake()
         return resumed
 
+    @messaging.expected_exceptions(exception.VmmigException)
     def migration_abort(self, context, migration, requested_by=None):
         record = self._verb('abort', migration)
         who = ' by %s' % requested_by if requested_by else ''
@@ -135,6 +142,7 @@ class ConductorManager(object):
             self._job_control(record, 'abort')
         return db.migration_get(record['id'])
 
+    @messaging.expected_exceptions(exception.VmmigException)
     def migration_force_complete(self, context, migration, requested_by=None):
         record = self._verb('force-complete', migration)
         if record['migration_type'] != 'live':
@@ -157,6 +165,7 @@ class ConductorManager(object):
     def instance_list(self, context, host=None):
         return db.instance_list(host=host)
 
+    @messaging.expected_exceptions(exception.VmmigException)
     def host_eligible(self, context, instance, migration_type):
         return prechecks.eligibility(self.agents, instance, migration_type)
 

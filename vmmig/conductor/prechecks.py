@@ -43,7 +43,7 @@ def plan(agents, instance_name, migration_type, requested_host=None, options=Non
     reasons = []
     for other in db.migration_list(instance=instance_name, state=UNFINISHED):
         if other['id'] != exclude_migration:
-            raise exception.PrecheckFailed(instance_name, [
+            raise exception.PrecheckFailed(instance=instance_name, reasons=[
                 'it already has migration %s, which is %s' % (other['id'], other['state'])])
     instance, source_facts = _instance_and_source(agents, mtype, row, source, reasons)
     storage, storage_reasons = _storage(instance, mtype)
@@ -74,7 +74,7 @@ def plan(agents, instance_name, migration_type, requested_host=None, options=Non
                 '%s: %s' % (v['host'], '; '.join(v['reasons']))
                 for v in verdicts if v['reasons']) if verdicts else 'no other host is known')
     if reasons or dest is None:
-        raise exception.PrecheckFailed(instance_name, reasons)
+        raise exception.PrecheckFailed(instance=instance_name, reasons=reasons)
     return Plan(mtype, storage, instance, source['name'], dest, clean)
 
 
@@ -109,12 +109,12 @@ def _instance_and_source(agents, mtype, row, source, reasons):
                            'it cold or live instead' % source['name'])
         return row['spec'], source['facts']
     if source['state'] != 'up':
-        raise exception.PrecheckFailed(row['name'], [
+        raise exception.PrecheckFailed(instance=row['name'], reasons=[
             'its host %s is down; only an evacuation can move it' % source['name']])
     try:
         instance = agents.get_instance(source['name'], row['name'])
     except messaging.MessagingTimeout:
-        raise exception.PrecheckFailed(row['name'], [
+        raise exception.PrecheckFailed(instance=row['name'], reasons=[
             'the agent of its host %s does not answer' % source['name']])
     return instance, source['facts']
 

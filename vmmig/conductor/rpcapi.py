@@ -77,7 +77,12 @@ class ConductorAPI(object):
     def migration_progress(self, migration_id, stats):
         self._cast('migration_progress', migration_id=migration_id, stats=stats)
 
-    def agent_started(self, host, facts, instances, reported_at):
-        """Register the host; returns the instances it must forget (evacuated away)."""
-        return self._call('agent_started', host=host, facts=facts, instances=instances,
-                          reported_at=reported_at)
+    def agent_started(self, host, facts, instances, reported_at, timeout=None):
+        """Register the host; returns the instances it must forget (evacuated away).
+
+        ``timeout`` is for this attempt only: an agent that starts before the
+        conductor retries soon instead of waiting a whole rpc_timeout.
+        """
+        return self.client.prepare(timeout=timeout).call(
+            {}, 'agent_started', host=host, facts=facts, instances=instances,
+            reported_at=reported_at)

@@ -37,13 +37,17 @@ class ColdMigration(base.MigrationType):
                             agents.power_on, src, instance['name'])
             timeout = m['options'].get('shutdown_timeout',
                                        CONF.cold_migration.shutdown_timeout)
-            agents.power_off(src, instance['name'], timeout)
+            how = agents.power_off(src, instance['name'], timeout)
             start_after = True
+            # The record says how the guest went down: a forced stop may lose data.
+            note = 'shut down on %s (%s, %s s allowed), started on %s' % (
+                src, how, timeout, dst)
         else:
             start_after = False
+            note = None
         ctx.check_abort()
         ctx.transition(states.RUNNING)
-        if storage.moves_volumes:
+        if storage.has_volumes(instance):
             ctx.on_rollback('disconnect volumes on %s' % dst,
                             agents.disconnect_volumes, dst, instance)
             agents.connect_volumes(dst, instance)
@@ -60,11 +64,11 @@ class ColdMigration(base.MigrationType):
         # The destination holds a verified copy: only now may the source forget the VM.
         ctx.forget_rollback()
         agents.undefine(src, instance['name'], True)
-        if storage.moves_volumes:
+        if storage.has_volumes(instance):
             agents.disconnect_volumes(src, instance)
         moved = agents.get_instance(dst, instance['name'])
         total = sum(f['size'] for f in offer['files'])
-        ctx.complete(moved, checksum=combined_checksum(received['checksums']),
+        ctx.complete(moved, reason=note, checksum=combined_checksum(received['checksums']),
                      bytes_total=total, bytes_processed=total, bytes_remaining=0)
 
     def rollback_destination_after_recovery(self, ctx, instance):

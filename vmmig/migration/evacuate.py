@@ -24,11 +24,11 @@ class Evacuation(base.MigrationType):
         host = db.host_get(m['source_host'])
         fenced, how = plugins.fencing().confirm(host)
         if not fenced:
-            raise exception.PrecheckFailed(m['instance'], ['source host %s is not fenced: %s'
-                                                           % (host['name'], how)])
+            raise exception.PrecheckFailed(instance=m['instance'], reasons=[
+                'source host %s is not fenced: %s' % (host['name'], how)])
         instance = db.instance_get(m['instance'])['spec']
         ctx.transition(states.RUNNING, reason='fenced: %s' % how)
-        if ctx.storage.moves_volumes:
+        if ctx.storage.has_volumes(instance):
             ctx.on_rollback('disconnect volumes on %s' % dst,
                             agents.disconnect_volumes, dst, instance)
             agents.connect_volumes(dst, instance)

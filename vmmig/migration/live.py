@@ -70,7 +70,7 @@ class LiveMigration(base.MigrationType):
         m, agents, storage = ctx.migration, ctx.agents, ctx.storage
         src, dst = m['source_host'], m['dest_host']
         instance = agents.get_instance(src, m['instance'])
-        if storage.moves_volumes:
+        if storage.has_volumes(instance):
             ctx.on_rollback('disconnect volumes on %s' % dst,
                             agents.disconnect_volumes, dst, instance)
             agents.connect_volumes(dst, instance)
@@ -98,7 +98,7 @@ class LiveMigration(base.MigrationType):
         if status == hv.JOB_COMPLETED:
             ctx.forget_rollback()
             moved = agents.finish_live_incoming(dst, instance, m)
-            if ctx.storage.moves_volumes:
+            if ctx.storage.has_volumes(instance):
                 agents.disconnect_volumes(src, instance)
             agents.cleanup_live_outgoing(src, instance, m)
             return ctx.complete(moved, **figures)
@@ -136,7 +136,7 @@ class LiveMigration(base.MigrationType):
 
     def _recovery_undo(self, ctx, instance):
         m = ctx.migration
-        if ctx.storage.moves_volumes:
+        if ctx.storage.has_volumes(instance):
             ctx.on_rollback('disconnect volumes on %s' % m['dest_host'],
                             ctx.agents.disconnect_volumes, m['dest_host'], instance)
         ctx.on_rollback('remove the incoming VM on %s' % m['dest_host'],

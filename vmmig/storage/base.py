@@ -33,10 +33,17 @@ class StorageMode(object):
     block_migration = False
     #: both hosts must be proven to see the same instances storage
     needs_shared_storage = False
-    #: volumes are connected on the destination before and disconnected after
+    #: every disk is a volume: nothing but volumes moves (see has_volumes for the rest)
     moves_volumes = False
     #: cold migration streams local disk files between the agents
     copies_files_cold = False
+
+    @staticmethod
+    def has_volumes(instance):
+        """Volumes are connected on the destination before the VM arrives and disconnected
+        from the source after it left, in every mode: a VM on local or shared disks may
+        have data volumes too."""
+        return any(d['location'] == VOLUME for d in instance.get('disks', []))
 
     def supports(self, migration_type):
         return migration_type not in self.refused_migration_types

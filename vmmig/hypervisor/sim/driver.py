@@ -83,6 +83,8 @@ class SimDriver(base.HypervisorDriver):
         self._state_file = os.path.join(self._root, 'hosts', host + '.json')
         self._spec = None
         self._instances = None
+        # volume id -> instance name, for every volume connected to this host
+        self._volumes = None
         self.clock = (sim_clock.VirtualClock() if conf.sim.clock == 'virtual'
                       else sim_clock.ScaledClock(conf.sim.time_scale))
 
@@ -106,7 +108,11 @@ class SimDriver(base.HypervisorDriver):
             os.makedirs(self._shared_dir(), exist_ok=True)
         if os.path.exists(self._state_file):
             with open(self._state_file) as f:
-                self._instances = json.load(f)['instances']
+                saved = json.load(f)
+            self._instances = saved['instances']
+            self._volumes = saved.get('volumes')
+            if self._volumes is None:
+                self._volumes = self._volumes_of(self._instances.values())
             if os.path.exists(self.fenced_path()):
                 # A fenced host was powered off: nothing it had is running any more.
                 for inst in self._instances.values():
@@ -119,13 +125,28 @@ class SimDriver(base.HypervisorDriver):
                                if i['host'] == self.host}
             for inst in self._instances.values():
                 self._materialise(inst)
+            self._volumes = self._volumes_of(self._instances.values())
             self._save()
 
     def _save(self):
         tmp = self._state_file + '.tmp'
         with open(tmp, 'w') as f:
-            json.dump({'host': self.host, 'instances': self._instances}, f, indent=1)
+            json.dump({'host': self.host, 'instances': self._instances,
+                       'volumes': self._volumes}, f, indent=1)
         os.replace(tmp, self._state_file)
+
+    @staticmethod
+    def _volumes_of(instances):
+        return {d['volume']: inst['name'] for inst in instances for d in inst['disks']
+                if d['location'] == storage.VOLUME}
+
+    def _check_volumes_connected(self, instance):
+        """A VM cannot be defined here before its volumes are reachable from here."""
+        missing = sorted(v for v in self._volumes_of([instance]) if v not in self._volumes)
+        if missing:
+            raise exception.HypervisorError(
+                host=self.host, reason='volume(s) %s of %s are not connected here'
+                                       % (', '.join(missing), instance['name']))
 
     def _local_dir(self):
         return os.path.join(self._root, 'local', self.host)
@@ -233,6 +254,7 @@ class SimDriver(base.HypervisorDriver):
             if instance['name'] in self._instances:
                 raise exception.HypervisorError(
                     host=self.host, reason='%s is already defined here' % instance['name'])
+            self._check_volumes_connected(instance)
             inst = self._incoming_copy(instance)
             inst['incoming'] = True
             inst['power_state'] = 'paused'
@@ -283,9 +305,10 @@ class SimDriver(base.HypervisorDriver):
         with self._lock:
             inst = self._instances[instance['name']]
             inst.pop('incoming', None)
-            # A guest paused by the timeout action or by post-copy resumes here.
-            inst['power_state'] = 'running' if instance['power_state'] in (
-                'running', 'paused') and not migration.get('keep_paused') else 'paused'
+            # A guest paused by the timeout action or by post-copy resumes here; one the
+            # operator had paused before the migration stays paused.
+            inst['power_state'] = 'running' if instance['power_state'] == 'running' \
+                and not migration.get('keep_paused') else 'paused'
             self._save()
             return self._public(inst)
 
@@ -317,6 +340,24 @@ class SimDriver(base.HypervisorDriver):
                     pass
         del self._instances[inst['name']]
         self._save()
+
+    # Volumes ---------------------------------------------------------------
+
+    def connect_volumes(self, instance):
+        with self._lock:
+            self._volumes.update(self._volumes_of([instance]))
+            self._save()
+
+    def disconnect_volumes(self, instance):
+        with self._lock:
+            for volume in self._volumes_of([instance]):
+                if self._volumes.get(volume) == instance['name']:
+                    del self._volumes[volume]
+            self._save()
+
+    def connected_volumes(self):
+        with self._lock:
+            return dict(self._volumes)
 
     # Power and cold migration ----------------------------------------------
 
@@ -382,6 +423,7 @@ class SimDriver(base.HypervisorDriver):
             if instance['name'] in self._instances:
                 raise exception.HypervisorError(
                     host=self.host, reason='%s is already defined here' % instance['name'])
+            self._check_volumes_connected(instance)
             inst = self._incoming_copy(instance)
             paths = self.cold_import_paths(instance, files)
             for f in files:
@@ -408,6 +450,7 @@ class SimDriver(base.HypervisorDriver):
             if instance['name'] in self._instances:
                 raise exception.HypervisorError(
                     host=self.host, reason='%s is already defined here' % instance['name'])
+            self._check_volumes_connected(instance)
             inst = self._incoming_copy(instance)
             inst['power_state'] = 'running'
             self._instances[inst['name']] = inst

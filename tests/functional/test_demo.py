@@ -1,0 +1,120 @@
+"""`vmmig demo` end to end: a real process, embedded services, then its database.
+
+The checks read the demo's SQLite database, not what it printed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+
+def vmmig_command():
+    script = os.path.join(os.path.dirname(sys.executable), 'vmmig')
+    if os.path.exists(script):
+        return [script]
+    return [sys.executable, '-m', 'vmmig.cmd.cli']
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    """Run the demo once; yield (process, migrations by id, instances by name)."""
+    home = tmp_path_factory.mktemp('home')
+    state_dir = tmp_path_factory.mktemp('demo') / 'state'
+    # A HOME of its own: no operator's ~/.vmmig/vmmig.conf may change the outcome.
+    env = dict(os.environ, HOME=str(home))
+    process = subprocess.run(vmmig_command() + ['demo', '--state-dir', str(state_dir)],
+                             env=env, capture_output=True, text=True, timeout=600)
+    engine = sa.create_engine('sqlite:///%s' % (state_dir / 'vmmig.sqlite'))
+    try:
+        with engine.connect() as connection:
+            migrations = {row.id: row for row in connection.execute(sa.text(
+                'SELECT * FROM migrations ORDER BY id'))}
+            instances = {row.name: row for row in connection.execute(sa.text(
+                'SELECT * FROM instances'))}
+    finally:
+        engine.dispose()
+    yield process, migrations, instances
+
+
+def of(migrations, instance):
+    return [m for m in migrations.values() if m.instance == instance]
+
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def test_exit_code(demo):
+    process, _, _ = demo
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+
+
+def test_completed_count(demo):
+    _, migrations, _ = demo
+    states = [m.state for m in migrations.values()]
+    # legacy-1, cache-1, web-1 (live, then cold --shutdown), db-1, app-1 (live, then
+    # held and resumed), batch-1; db-1's second one is aborted.
+    assert states.count('completed') == 8
+    assert states.count('cancelled') == 1
+    assert len(states) == 9
+
+
+def test_cold_migrations_keep_the_power_state(demo):
+    _, migrations, instances = demo
+    for name, power_state in (('legacy-1', 'shutoff'), ('cache-1', 'suspended')):
+        [migration] = of(migrations, name)
+        assert (migration.migration_type, migration.state) == ('cold', 'completed')
+        assert instances[name].host == migration.dest_host != migration.source_host
+        assert instances[name].power_state == power_state
+
+
+def test_live_migration_in_each_storage_mode(demo):
+    _, migrations, _ = demo
+    modes = {m.instance: m.storage_mode for m in migrations.values()
+             if m.migration_type == 'live' and m.state == 'completed'}
+    assert modes['web-1'] == 'ephemeral-shared'
+    assert modes['db-1'] == 'ephemeral-local'
+    assert modes['app-1'] == 'volume-only'
+
+
+def test_shutdown_cold_migration_of_a_running_vm(demo):
+    _, migrations, instances = demo
+    _live, cold = of(migrations, 'web-1')
+    assert (cold.migration_type, cold.state) == ('cold', 'completed')
+    assert json.loads(cold.options)['shutdown'] is True
+    assert instances['web-1'].host == cold.dest_host
+
+
+def test_held_then_resumed_completed(demo):
+    _, migrations, instances = demo
+    resumed = of(migrations, 'app-1')[-1]
+    assert resumed.hold_reason == 'change window 22:00'
+    assert resumed.state == 'completed'
+    assert instances['app-1'].host == resumed.dest_host
+
+
+def test_aborted_one_cancelled_and_the_vm_stayed(demo):
+    _, migrations, instances = demo
+    aborted = of(migrations, 'db-1')[-1]
+    assert aborted.hold_reason == 'waiting for approval'
+    assert aborted.state == 'cancelled'
+    assert instances['db-1'].host == aborted.source_host
+
+
+def test_refused_ones_never_recorded(demo):
+    _, migrations, instances = demo
+    assert of(migrations, 'gpu-1') == []
+    assert not [m for m in migrations.values()
+                if 'sim-d' in (m.dest_host, m.requested_host)]
+    assert instances['gpu-1'].host == 'sim-c'
+
+
+def test_batch_converged_with_auto_converge(demo):
+    _, migrations, instances = demo
+    [batch] = of(migrations, 'batch-1')
+    assert (batch.migration_type, batch.state) == ('live', 'completed')
+    assert json.loads(batch.options)['auto_converge'] is True
+    assert instances['batch-1'].host == batch.dest_host
