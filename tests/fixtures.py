@@ -215,12 +215,17 @@ class ServiceProcesses(fixtures.Fixture):
         proc.wait(timeout=30)
 
     def stop_all(self):
-        for name in list(self.procs):
-            proc = self.procs.pop(name)
-            if proc.poll() is None:
-                proc.terminate()
+        procs, self.procs = list(self.procs.items()), {}
+        # Agents first, all at once (each takes a moment to stop), then the conductors.
+        for conductors in (False, True):
+            group = [(n, p) for n, p in procs if n.startswith('conductor') == conductors]
+            for _name, proc in group:
+                if proc.poll() is None:
+                    proc.terminate()
+            deadline = time.monotonic() + 15
+            for _name, proc in group:
                 try:
-                    proc.wait(timeout=15)
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
@@ -304,11 +309,10 @@ class Notifications(fixtures.Fixture):
         conf([], project='vmmig-test', default_config_files=[])
         transport = messaging.get_notification_transport(conf, url=RABBIT_URL)
         self.addCleanup(transport.cleanup)
-        conf.set_override('control_exchange', self.services.exchange)
         self.pool = self.services.exchange + '-listener'
+        target = messaging.Target(topic=self.topic, exchange=self.services.exchange)
         self.listener = messaging.get_notification_listener(
-            transport, [messaging.Target(topic=self.topic)], [self], executor='threading',
-            pool=self.pool)
+            transport, [target], [self], executor='threading', pool=self.pool)
         self.listener.start()
         self.addCleanup(self._stop)
 

@@ -6,6 +6,7 @@ no broker, no daemon. Migrations survive in the database between commands;
 a held one stays held until a later command resumes it.
 """
 
+import threading
 import time
 
 from vmmig import conf
@@ -54,12 +55,16 @@ class EmbeddedServices(object):
         return True
 
     def stop(self):
-        for agent in reversed(self.agents):
-            agent.stop()
+        # Each RPC server takes up to a second to let its idle workers go: stop them
+        # side by side, not one after the other.
+        services = list(reversed(self.agents)) + ([self.conductor] if self.conductor else [])
+        threads = [threading.Thread(target=s.stop, name='vmmig-stop') for s in services]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         self.agents = []
-        if self.conductor:
-            self.conductor.stop()
-            self.conductor = None
+        self.conductor = None
         rpc.cleanup()
 
     def __enter__(self):

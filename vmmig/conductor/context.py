@@ -51,8 +51,10 @@ class MigrationContext(object):
 
     def check_abort(self):
         """Raise MigrationCancelled when an operator asked to abort."""
-        if db.migration_get(self.id)['abort_requested']:
-            raise exception.MigrationCancelled(migration=self.id, reason='aborted on request')
+        record = db.migration_get(self.id)
+        if record['abort_requested']:
+            raise exception.MigrationCancelled(migration=self.id,
+                                               reason=record['reason'] or 'aborted on request')
 
     # Undo ------------------------------------------------------------------
 
@@ -94,8 +96,8 @@ class MigrationContext(object):
             self.transition(target, reason=reason, vm_location=self.migration['source_host'])
         self.notify('error')
 
-    def end_uncertain(self, reason, vm_location):
-        self.transition(states.ERROR, reason=reason, vm_location=vm_location)
+    def end_uncertain(self, reason, vm_location, **values):
+        self.transition(states.ERROR, reason=reason, vm_location=vm_location, **values)
         self.notify('error')
 
     def notify(self, event):

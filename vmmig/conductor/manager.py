@@ -136,7 +136,8 @@ class ConductorManager(object):
             except exception.StateConflict:
                 record = db.migration_get(record['id'])  # it just started: abort it running
         if not db.migration_update(record['id'], expected=(states.PREPARING, states.RUNNING),
-                                   abort_requested=True):
+                                   abort_requested=True,
+                                   reason='aborted%s while it was %s' % (who, record['state'])):
             return self._verb('abort', record['id'])
         if record['migration_type'] == 'live':
             self._job_control(record, 'abort')

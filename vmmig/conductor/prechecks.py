@@ -79,7 +79,11 @@ def plan(agents, instance_name, migration_type, requested_host=None, options=Non
 
 
 def eligibility(agents, instance_name, migration_type):
-    """Every other host with its verdict and all its reasons (``vmmig host eligible``)."""
+    """Every host with its verdict and all its reasons (``vmmig host eligible``).
+
+    The VM's own host is listed too, refused as such: an operator reading the table
+    should not wonder where it went.
+    """
     mtype = plugins.migration_type(migration_type)()
     row = db.instance_get(instance_name)
     source = db.host_get(row['host'])
@@ -89,7 +93,7 @@ def eligibility(agents, instance_name, migration_type):
     common += storage_reasons + mtype.instance_reasons(instance, {})
     request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
                'source': dict(source_facts, host=source['name']), 'storage': storage}
-    hosts = [h for h in db.host_list() if h['name'] != source['name']]
+    hosts = db.host_list()
     verdicts = host_manager.HostManager().verdicts(hosts, request) if storage else [
         {'host': h['name'], 'eligible': False, 'reasons': []} for h in hosts]
     out = []

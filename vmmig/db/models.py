@@ -1,7 +1,8 @@
 """SQL tables: hosts, instances, migrations and the services that own them.
 
-Times are seconds since the epoch in floats: comparable the same way on
-SQLite, PostgreSQL and MariaDB, with no time-zone surprises.
+Times are seconds since the epoch in double-precision floats: comparable the
+same way on SQLite, PostgreSQL and MariaDB, with no time-zone surprises.
+(MariaDB's FLOAT is single precision: a time in it is off by minutes.)
 """
 
 import sqlalchemy as sa
@@ -21,10 +22,10 @@ class Host(Base):
     state = sa.Column(sa.String(16), nullable=False, default='up')
     maintenance = sa.Column(sa.Boolean, nullable=False, default=False)
     maintenance_reason = sa.Column(sa.String(255))
-    last_heartbeat = sa.Column(sa.Float)
+    last_heartbeat = sa.Column(sa.Double)
     facts = sa.Column(sa.JSON, nullable=False, default=dict)
-    created_at = sa.Column(sa.Float)
-    updated_at = sa.Column(sa.Float)
+    created_at = sa.Column(sa.Double)
+    updated_at = sa.Column(sa.Double)
 
 
 class Instance(Base):
@@ -36,7 +37,7 @@ class Instance(Base):
     power_state = sa.Column(sa.String(16))
     storage_mode = sa.Column(sa.String(32))
     spec = sa.Column(sa.JSON, nullable=False, default=dict)
-    updated_at = sa.Column(sa.Float)
+    updated_at = sa.Column(sa.Double)
 
 
 class Migration(Base):
@@ -69,11 +70,11 @@ class Migration(Base):
     downtime_ms = sa.Column(sa.Integer)
     postcopy = sa.Column(sa.Boolean, nullable=False, default=False)
     checksum = sa.Column(sa.String(128))
-    created_at = sa.Column(sa.Float, nullable=False)
-    started_at = sa.Column(sa.Float)
-    finished_at = sa.Column(sa.Float)
-    updated_at = sa.Column(sa.Float)
-    progress_at = sa.Column(sa.Float)
+    created_at = sa.Column(sa.Double, nullable=False)
+    started_at = sa.Column(sa.Double)
+    finished_at = sa.Column(sa.Double)
+    updated_at = sa.Column(sa.Double)
+    progress_at = sa.Column(sa.Double)
 
 
 class Service(Base):
@@ -84,4 +85,4 @@ class Service(Base):
     id = sa.Column(sa.Integer, primary_key=True)
     name = sa.Column(sa.String(255), nullable=False, unique=True)
     kind = sa.Column(sa.String(32), nullable=False)
-    last_seen = sa.Column(sa.Float, nullable=False)
+    last_seen = sa.Column(sa.Double, nullable=False)

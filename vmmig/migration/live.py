@@ -18,6 +18,7 @@ class LiveMigration(base.MigrationType):
     name = 'live'
     options = {
         'max_downtime': (int, 'allowed blackout in ms'),
+        'downtime_steps': (int, 'steps in which the allowed blackout rises to max_downtime'),
         'bandwidth': (int, 'cap of the migration stream in MiB/s'),
         'auto_converge': (bool, 'throttle the guest CPU when pre-copy does not converge'),
         'post_copy': (bool, 'permit post-copy'),
@@ -56,7 +57,7 @@ class LiveMigration(base.MigrationType):
             'block_migration': storage.block_migration,
             'policy': {
                 'max_downtime_ms': max_downtime,
-                'downtime_steps': lm.downtime_steps,
+                'downtime_steps': options.get('downtime_steps', lm.downtime_steps),
                 'downtime_delay': lm.downtime_delay,
                 'completion_timeout': options.get('completion_timeout',
                                                   lm.completion_timeout),
@@ -81,7 +82,18 @@ class LiveMigration(base.MigrationType):
         ctx.transition(states.RUNNING)
         agents.start_live_migration(src, instance, m, dest_info,
                                     self.settings(storage, m['options']))
+        self._forward_requests(ctx)
         self.finish(ctx, instance, ctx.follow_job(src))
+
+    @staticmethod
+    def _forward_requests(ctx):
+        """An abort or force-complete that came while the job was starting found no job
+        on the source; the record kept it, so hand it over now."""
+        record = ctx.refresh()
+        for flag, action in (('abort_requested', 'abort'),
+                             ('force_complete_requested', 'force-complete')):
+            if record[flag]:
+                ctx.agents.job_control(record['source_host'], record['id'], action)
 
     def finish(self, ctx, instance, outcome):
         m, agents = ctx.migration, ctx.agents
@@ -105,12 +117,20 @@ class LiveMigration(base.MigrationType):
         if status == hv.JOB_POSTCOPY_FAILED:
             ctx.forget_rollback()
             agents.mark_uncertain(dst, instance)
+            figures['postcopy'] = True
             return ctx.end_uncertain(
-                'post-copy broke (%s): the source copy is gone and the VM is paused on %s '
-                'with the pages it received' % (outcome.get('error'), dst),
-                vm_location='paused on %s' % dst)
+                'post-copy broke (%s): the VM is paused on %s with the pages it received; '
+                'the copy left paused on %s is stale' % (outcome.get('error'), dst, src),
+                vm_location='paused on %s' % dst, **figures)
         if status == hv.JOB_CANCELLED:
-            return ctx.end_unmoved(states.CANCELLED, outcome.get('error') or 'aborted')
+            record = ctx.refresh()
+            if record['abort_requested']:
+                return ctx.end_unmoved(states.CANCELLED, record['reason'] or 'aborted on request')
+            # Nobody asked: the monitor's timeout action gave up, which is a failure.
+            why = [a.split(': ', 1)[1] for a in outcome.get('actions') or []
+                   if a.startswith('abort: ')]
+            return ctx.end_unmoved(states.FAILED, 'live migration aborted by the timeout '
+                                   'action: %s' % (why[-1] if why else outcome.get('error')))
         if status == 'unknown':
             ctx.forget_rollback()
             return base.MigrationType.recover(self, ctx)

@@ -8,8 +8,10 @@ import time
 from tests import fixtures as vfix
 from vmmig.conductor import rpcapi
 from vmmig.db import api as db
+from vmmig.db import models
 from vmmig.db import states
 from vmmig import embedded
+from vmmig import exception
 from vmmig import service
 
 TERMINAL = tuple(states.TERMINAL)
@@ -63,7 +65,17 @@ class Cloud(object):
         return self
 
     def stop(self):
-        self.fixture.cleanUp()
+        # A migration left running would keep the conductor's workers busy past the
+        # agents' end: abort what can be aborted and let the rest finish first.
+        try:
+            for migration in db.migration_list(state=tuple(states.ACTIVE) + (states.QUEUED,)):
+                try:
+                    self.api.migration_abort(migration['id'])
+                except exception.InvalidState:
+                    pass
+            self.services.wait_idle(timeout=30)
+        finally:
+            self.fixture.cleanUp()
 
     @property
     def state_path(self):
@@ -78,6 +90,7 @@ class Cloud(object):
         self.fixture.services.stop()
         self.fixture.services = embedded.EmbeddedServices()
         self.fixture.services.start()
+        self.fixture.addCleanup(self.fixture.services.stop)
         self.api = rpcapi.ConductorAPI()
         self.wait_hosts_up()
 
@@ -157,6 +170,29 @@ class Cloud(object):
         return self.agent(host).manager.find_instance({}, name)
 
 
+# Columns that heartbeats and progress reports change all the time.
+VOLATILE = {
+    'hosts': {'last_heartbeat', 'updated_at'},
+    'instances': {'updated_at'},
+    'services': {'last_seen'},
+    'migrations': {'updated_at', 'progress_at', 'bytes_total', 'bytes_processed',
+                   'bytes_remaining', 'disk_total', 'disk_remaining', 'dirty_rate',
+                   'iteration', 'downtime_ms'},
+}
+
+
+def stable_dump():
+    """db.dump() without the columns the running services keep touching."""
+    out, dump = {}, db.dump()
+    for table in models.Base.metadata.sorted_tables:
+        names = [c.name for c in table.columns]
+        masked = VOLATILE.get(table.name, ())
+        out[table.name] = sorted(
+            (tuple(v for n, v in zip(names, row) if n not in masked)
+             for row in dump[table.name]), key=repr)
+    return out
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while True:
@@ -166,3 +202,8 @@ def wait_for(predicate, timeout, what):
             raise AssertionError('timed out after %s s waiting for %s' % (
                 timeout, what() if callable(what) else what))
         time.sleep(0.02)
+
+
+def shared_files(cloud, storage):
+    """Files on the simulated shared instances storage ``storage``."""
+    return sorted(os.listdir(os.path.join(cloud.state_path, 'sim', 'shared', storage)))

@@ -31,12 +31,16 @@ SIM_FILE_BYTES = 64 * 1024
 class SimJob(base.MigrationJob):
     """A pre-copy job of the model, advanced by the monitor's waits."""
 
-    def __init__(self, job, clock):
+    def __init__(self, job, clock, on_postcopy_failed=None):
         self._job = job
         self._clock = clock
+        self._on_postcopy_failed = on_postcopy_failed
 
     def wait(self, interval):
         self._job.run_until(self._clock.now() + interval)
+        if self._job.status == precopy.POSTCOPY_FAILED and self._on_postcopy_failed:
+            callback, self._on_postcopy_failed = self._on_postcopy_failed, None
+            callback()
         return self._job.done
 
     def stats(self):
@@ -299,7 +303,18 @@ class SimDriver(base.HypervisorDriver):
         job = precopy.PrecopyJob(model, self.clock)
         if workload.get('link_loss_at') is not None:
             job.fail_at(workload['link_loss_at'], 'link to %s lost' % dest_info['host'])
-        return SimJob(job, self.clock)
+        return SimJob(job, self.clock,
+                      on_postcopy_failed=lambda: self._stale_after_postcopy(instance['name']))
+
+    def _stale_after_postcopy(self, name):
+        """The guest ran on the destination: what is left here is stale; like QEMU, it
+        stays paused and never runs again by itself."""
+        with self._lock:
+            inst = self._instances.get(name)
+            if inst is not None:
+                inst['power_state'] = 'paused'
+                inst['postcopy_failed'] = True
+                self._save()
 
     def finish_live_incoming(self, instance, migration):
         with self._lock:
