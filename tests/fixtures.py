@@ -139,12 +139,16 @@ def rabbit_available():
 class ServiceProcesses(fixtures.Fixture):
     """vmmig-conductor and vmmig-agent as separate processes over the real RabbitMQ."""
 
-    def __init__(self, hosts, database_url, cluster=None, conductors=1, extra_conf=None):
+    def __init__(self, hosts, database_url, cluster=None, conductors=1, extra_conf=None,
+                 agent_conf=None):
+        """``extra_conf``: {section: {key: value}} for every service; ``agent_conf``:
+        {host: {section: {key: value}}} for one agent only (its own [libvirt] uri, say)."""
         self.hosts = hosts
         self.database_url = database_url
         self.cluster = cluster
         self.n_conductors = conductors
         self.extra_conf = extra_conf or {}
+        self.agent_conf = agent_conf or {}
         self.procs = {}
 
     def _setUp(self):
@@ -192,11 +196,16 @@ class ServiceProcesses(fixtures.Fixture):
         return subprocess.run(self._argv(module, args), check=True, capture_output=True,
                               text=True, timeout=120)
 
-    def _spawn(self, name, module, host):
-        # [DEFAULT] host is a file option, not a command-line one: one small file each.
+    def _spawn(self, name, module, host, sections=None):
+        # [DEFAULT] host is a file option, not a command-line one: one small file each,
+        # read after the common file, so its sections override the common ones.
         host_file = os.path.join(self.dir, name + '.conf')
         with open(host_file, 'w') as f:
             f.write('[DEFAULT]\nhost = %s\n' % host)
+            for section, values in (sections or {}).items():
+                f.write('[%s]\n' % section)
+                for key, value in values.items():
+                    f.write('%s = %s\n' % (key, value))
         with open(os.path.join(self.dir, name + '.log'), 'ab') as log:
             proc = subprocess.Popen(self._argv(module, ['--config-file', host_file]),
                                     stdout=log, stderr=log)
@@ -207,7 +216,8 @@ class ServiceProcesses(fixtures.Fixture):
         return self._spawn(name, 'vmmig.cmd.conductor', name)
 
     def start_agent(self, host):
-        return self._spawn('agent-' + host, 'vmmig.cmd.agent', host)
+        return self._spawn('agent-' + host, 'vmmig.cmd.agent', host,
+                           self.agent_conf.get(host))
 
     def kill(self, name, sig=signal.SIGKILL):
         proc = self.procs.pop(name)
@@ -215,20 +225,18 @@ class ServiceProcesses(fixtures.Fixture):
         proc.wait(timeout=30)
 
     def stop_all(self):
-        procs, self.procs = list(self.procs.items()), {}
-        # Agents first, all at once (each takes a moment to stop), then the conductors.
-        for conductors in (False, True):
-            group = [(n, p) for n, p in procs if n.startswith('conductor') == conductors]
-            for _name, proc in group:
-                if proc.poll() is None:
-                    proc.terminate()
-            deadline = time.monotonic() + 15
-            for _name, proc in group:
-                try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        procs, self.procs = list(self.procs.values()), {}
+        # All at once: an idle oslo.messaging server takes up to 5 s to notice its stop.
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     @property
     def topics(self):

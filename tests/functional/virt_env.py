@@ -28,7 +28,6 @@ import fixtures
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / 'tools' / 'virt' / 'vmmig-virt-env'
 DEFAULT_VIRT_DIR = '/tmp/vmmig-virt'
-NETNS = os.environ.get('VMMIG_VIRT_NETNS', 'vmmig-test')
 BRIDGE = os.environ.get('VMMIG_VIRT_BRIDGE', 'vmmigbr0')
 #: address of QEMU migration streams / NBD servers inside the namespace
 LOOPBACK = '127.0.0.1'
@@ -38,6 +37,16 @@ HOST_NET = '198.51.100'
 
 def virt_dir():
     return os.environ.get('VMMIG_VIRT_DIR', DEFAULT_VIRT_DIR)
+
+
+def netns_name(base=None):
+    """Network namespace of an environment (written by ``up``; vmmig-test by default)."""
+    base = base or virt_dir()
+    try:
+        with open(os.path.join(base, 'netns')) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return os.environ.get('VMMIG_VIRT_NETNS', 'vmmig-test')
 
 
 def host_uri(host, base=None):
@@ -106,6 +115,7 @@ class VirtEnvFixture(fixtures.Fixture):
             self.addCleanup(self.cleanup_domains)
         else:
             self.addCleanup(run_env, 'down', base=self.virt_dir)
+        self.netns = netns_name(self.virt_dir)
         self.hosts = ['host%d' % i for i in range(1, self.n_hosts + 1)]
         self.uris = {h: host_uri(h, self.virt_dir) for h in self.hosts}
 
@@ -122,8 +132,12 @@ class VirtEnvFixture(fixtures.Fixture):
     def console_dir(self):
         return os.path.join(self.virt_dir, 'console')
 
-    def console_path(self, name):
-        return os.path.join(self.console_dir, name + '.log')
+    def console_path(self, name, fresh=True):
+        """Console file for guest NAME (removed first when fresh: reused hosts keep old ones)."""
+        path = os.path.join(self.console_dir, name + '.log')
+        if fresh and os.path.exists(path):
+            os.unlink(path)
+        return path
 
     def connect(self, host):
         import libvirt
@@ -131,8 +145,17 @@ class VirtEnvFixture(fixtures.Fixture):
         self.addCleanup(conn.close)
         return conn
 
-    def nbd(self, name, size_mb, port, fmt='raw'):
-        """Serve a volume over NBD on 127.0.0.1:PORT in the namespace; returns a disk spec."""
+    def nbd(self, name, size_mb, port, fmt='raw', fresh=True):
+        """Serve volume NAME over NBD on 127.0.0.1:PORT in the namespace; returns a disk spec.
+
+        fresh: start from a new empty volume even if one of that name exists (reused hosts).
+        """
+        if fresh:
+            run_env('nbd-stop', name, base=self.virt_dir)
+            for ext in ('raw', 'qcow2'):
+                path = os.path.join(self.virt_dir, 'volumes', '%s.%s' % (name, ext))
+                if os.path.exists(path):
+                    os.unlink(path)
         run_env('nbd', name, size_mb, port, fmt, base=self.virt_dir)
         self.addCleanup(run_env, 'nbd-stop', name, base=self.virt_dir)
         return {'nbd': name, 'port': port}
@@ -142,7 +165,7 @@ class VirtEnvFixture(fixtures.Fixture):
 
     def capture(self, bpf='ether proto 0x8035'):
         """Start a tcpdump on the test bridge (default filter: RARP); stop() returns frames."""
-        cap = PacketCapture(bpf)
+        cap = PacketCapture(bpf, netns=self.netns)
         cap.start()
         self.addCleanup(cap.stop)
         return cap
@@ -169,9 +192,9 @@ class VirtEnvFixture(fixtures.Fixture):
 class PacketCapture:
     """tcpdump on the test bridge inside the namespace (line-buffered text, link-level headers)."""
 
-    def __init__(self, bpf='ether proto 0x8035', interface=BRIDGE, netns=NETNS):
-        self.cmd = ['ip', 'netns', 'exec', netns, 'tcpdump', '-i', interface, '-l', '-n', '-e',
-                    '-U', bpf]
+    def __init__(self, bpf='ether proto 0x8035', interface=BRIDGE, netns=None):
+        self.cmd = ['ip', 'netns', 'exec', netns or netns_name(), 'tcpdump', '-i', interface,
+                    '-l', '-n', '-e', '-U', bpf]
         self.proc = None
         self.lines = []
         self._out = None
@@ -276,6 +299,14 @@ def _disk_xml(spec, dev):
     </disk>""" % (quoteattr(fmt), quoteattr(cache), quoteattr(path), quoteattr(dev), ro)
 
 
+def default_kernel(base=None):
+    """img/vmlinux (ELF, booted by QEMU through PVH: ~3.5 s faster under TCG than the
+    bzImage) when the build could extract it, else img/vmlinuz."""
+    img = os.path.join(base or virt_dir(), 'img')
+    vmlinux = os.path.join(img, 'vmlinux')
+    return vmlinux if os.path.exists(vmlinux) else os.path.join(img, 'vmlinuz')
+
+
 def guest_domain_xml(name, memory_mib=256, disks=(), nic_mac=None, dirty_mb=16, tick=1,
                      console_path=None, ip=None, vcpus=1, virt_type='qemu', uuid=None,
                      kernel=None, initrd=None, extra_cmdline='', bridge=BRIDGE, base=None,
@@ -326,13 +357,17 @@ def guest_domain_xml(name, memory_mib=256, disks=(), nic_mac=None, dirty_mb=16, 
       <source path=%(console)s append=%(append)s/>
       <target port='0'/>
     </serial>
+    <controller type='usb' model='none'/>
+    <rng model='virtio'>
+      <backend model='random'>/dev/urandom</backend>
+    </rng>
     <memballoon model='none'/>
   </devices>
 </domain>
 """ % {'type': quoteattr(virt_type), 'name': escape(name),
        'uuid': '\n  <uuid>%s</uuid>' % uuid if uuid else '',
        'mem': memory_mib, 'vcpus': vcpus,
-       'kernel': escape(kernel or os.path.join(img, 'vmlinuz')),
+       'kernel': escape(kernel or default_kernel(base)),
        'initrd': escape(initrd or os.path.join(img, 'initrd.gz')),
        'cmdline': escape(cmdline), 'devices': '\n'.join(devices),
        'console': quoteattr(console_path), 'append': "'on'" if console_append else "'off'"}

@@ -79,8 +79,7 @@ sync
 poweroff -f
 EOF
 chmod +x /etc/acpi/PWRF/00000080
-: > /etc/acpid.conf
-printf 'PWRF PWRF/00000080\n' > /etc/acpid.conf
+printf 'PWRF PWRF/00000080\n' > /etc/acpid.conf     # event "PWRF" -> run that file
 i=0
 while ! grep -qs "Power Button" /sys/class/input/*/name && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 i=0
@@ -202,3 +201,4 @@ while :; do
     start=$((now - n * TICK_CS))            # overran: restart the schedule, no burst
   fi
 done
+# x

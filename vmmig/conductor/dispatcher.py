@@ -41,6 +41,7 @@ class Dispatcher(object):
     def start(self):
         self._started = time.monotonic()
         db.service_heartbeat(self.name, 'conductor')
+        db.dispatch_lock_create()
         self._thread = threading.Thread(target=self._loop, name='vmmig-dispatcher',
                                         daemon=True)
         self._thread.start()

@@ -5,11 +5,13 @@ state IN (expected)``. When two conductors race for one migration exactly one
 update matches a row; the other gets StateConflict and leaves it alone.
 """
 
+import contextlib
 import threading
 import time
 import uuid as uuidlib
 
 from oslo_db import api as oslo_db_api
+from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import engines
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -22,6 +24,7 @@ from vmmig import exception
 CONF = conf.CONF
 
 _LOCK = threading.Lock()
+_SQLITE_LOCK = threading.RLock()
 _ENGINE = None
 _SESSIONMAKER = None
 
@@ -83,9 +86,19 @@ def dispose():
         _ENGINE = _SESSIONMAKER = None
 
 
+@contextlib.contextmanager
 def _session():
-    get_engine()
-    return _SESSIONMAKER.begin()
+    engine = get_engine()
+    if engine.dialect.name != 'sqlite':
+        with _SESSIONMAKER.begin() as session:
+            yield session
+        return
+    # SQLite lets one writer in at a time and makes the others poll with growing
+    # sleeps (busy_timeout): under load some threads starve for seconds. Threads of
+    # one process (the embedded services) queue on a lock of ours instead.
+    with _SQLITE_LOCK:
+        with _SESSIONMAKER.begin() as session:
+            yield session
 
 
 def _now():
@@ -268,12 +281,15 @@ def migration_transition(migration_id, expected, target, owner=None, **values):
     for source in expected:
         if not states.allowed(source, target):
             raise ValueError('transition %s -> %s is not in the table' % (source, target))
-    now = _now()
-    values['state'] = target
-    values['updated_at'] = now
-    if target in states.TERMINAL:
-        values.setdefault('finished_at', now)
     with _session() as session:
+        # Stamped once the transaction holds its lock (SQLite's BEGIN IMMEDIATE may
+        # wait), so that the times of two transitions are in the order they happened.
+        session.connection()
+        now = _now()
+        values['state'] = target
+        values['updated_at'] = now
+        if target in states.TERMINAL:
+            values.setdefault('finished_at', now)
         query = sa.update(models.Migration).where(models.Migration.id == migration_id,
                                                   models.Migration.state.in_(expected))
         if owner is not None:
@@ -349,6 +365,22 @@ def dump():
 _DISPATCH_LOCK = 'dispatch-lock'
 
 
+def dispatch_lock_create():
+    """Make the row migration_claim_next locks, once, before any conductor claims.
+
+    Created lazily by the first claim instead, two conductors starting on an empty
+    database would both find it missing and claim without a lock between them.
+    """
+    try:
+        with _session() as session:
+            if session.scalar(sa.select(models.Service)
+                              .filter_by(name=_DISPATCH_LOCK)) is None:
+                session.add(models.Service(name=_DISPATCH_LOCK, kind='lock',
+                                           last_seen=_now()))
+    except (db_exc.DBDuplicateEntry, sa.exc.IntegrityError):
+        pass  # another conductor made it first
+
+
 @retry_on_deadlock
 def migration_claim_next(owner, max_total, max_outbound, max_inbound):
     """Claim the oldest queued migration the limits allow: queued -> preparing.
@@ -356,10 +388,10 @@ def migration_claim_next(owner, max_total, max_outbound, max_inbound):
     Counting and claiming happen under one row lock, so two conductors cannot
     both take the last free slot of a host.
     """
-    now = _now()
     with _session() as session:
         lock = session.scalar(sa.select(models.Service).filter_by(name=_DISPATCH_LOCK)
                               .with_for_update())
+        now = _now()  # under the lock: started_at orders the claims
         if lock is None:
             session.add(models.Service(name=_DISPATCH_LOCK, kind='lock', last_seen=now))
             session.flush()

@@ -53,9 +53,10 @@ class MigrationType(object):
         src, dst = m['source_host'], m['dest_host']
         on_dst = ctx.find(dst) if dst else None
         on_src = ctx.find(src)
-        if isinstance(on_dst, dict) and on_src is None:
+        if isinstance(on_dst, dict) and (on_src is None or (
+                isinstance(on_src, dict) and self.arrived(on_src, on_dst))):
             if self.name != 'evacuate':
-                self.cleanup_source_after_recovery(ctx)
+                self.cleanup_source_after_recovery(ctx, on_dst)
             return ctx.complete(on_dst, reason='completed by recovery after a conductor '
                                                'restart')
         if isinstance(on_src, dict):
@@ -69,7 +70,11 @@ class MigrationType(object):
             '(source: %s, destination: %s)' % (on_src, on_dst),
             vm_location='unknown: not seen on %s or %s' % (src, dst))
 
-    def cleanup_source_after_recovery(self, ctx):
+    def arrived(self, on_src, on_dst):
+        """Both hosts define the VM: True when the destination's copy is the live one."""
+        return False
+
+    def cleanup_source_after_recovery(self, ctx, instance):
         """The VM made it to the destination: remove leftovers on the source."""
 
     def rollback_destination_after_recovery(self, ctx, instance):

@@ -8,6 +8,7 @@ after the destination holds a verified copy.
 import hashlib
 
 from vmmig import conf
+from vmmig.db import api as db
 from vmmig.db import states
 from vmmig.migration import base
 
@@ -37,6 +38,9 @@ class ColdMigration(base.MigrationType):
                             agents.power_on, src, instance['name'])
             timeout = m['options'].get('shutdown_timeout',
                                        CONF.cold_migration.shutdown_timeout)
+            # Written before the shutdown: a conductor that takes over after a crash
+            # must know the VM ran, to start it again if the migration is rolled back.
+            db.migration_update(ctx.id, vm_location=shut_down_on(src))
             how = agents.power_off(src, instance['name'], timeout)
             start_after = True
             # The record says how the guest went down: a forced stop may lose data.
@@ -73,11 +77,28 @@ class ColdMigration(base.MigrationType):
 
     def rollback_destination_after_recovery(self, ctx, instance):
         m = ctx.migration
-        on_dst = ctx.find(m['dest_host'])
+        src, dst = m['source_host'], m['dest_host']
+        # Undone last to first: the copy goes, then the volumes, then the VM starts.
+        if m.get('vm_location') == shut_down_on(src) and instance['power_state'] == 'shutoff':
+            ctx.on_rollback('start %s again on %s' % (m['instance'], src),
+                            ctx.agents.power_on, src, m['instance'])
+        if ctx.storage.has_volumes(instance):
+            ctx.on_rollback('disconnect volumes on %s' % dst,
+                            ctx.agents.disconnect_volumes, dst, instance)
+        on_dst = ctx.find(dst)
         if isinstance(on_dst, dict):
             # Both hosts hold it: the copy was never verified as complete. Keep the source.
-            ctx.on_rollback('remove the unverified copy on %s' % m['dest_host'],
-                            ctx.agents.undefine, m['dest_host'], m['instance'], True)
+            ctx.on_rollback('remove the unverified copy on %s' % dst,
+                            ctx.agents.undefine, dst, m['instance'], True)
+
+    def cleanup_source_after_recovery(self, ctx, instance):
+        if ctx.storage.has_volumes(instance):
+            ctx.agents.disconnect_volumes(ctx.migration['source_host'], instance)
+
+
+def shut_down_on(host):
+    """vm_location of a migration that shut its VM down and has not moved it yet."""
+    return '%s (shut down by this migration)' % host
 
 
 def combined_checksum(checksums):

@@ -162,8 +162,15 @@ class LiveMigration(base.MigrationType):
         ctx.on_rollback('remove the incoming VM on %s' % m['dest_host'],
                         ctx.agents.rollback_live_incoming, m['dest_host'], instance, m)
 
-    def cleanup_source_after_recovery(self, ctx):
+    def arrived(self, on_src, on_dst):
+        # Pre-copy never stops the source guest; once the job completed it does not run
+        # there any more, and the destination's runs.
+        return on_dst['power_state'] == 'running' and on_src['power_state'] != 'running'
+
+    def cleanup_source_after_recovery(self, ctx, instance):
         m = ctx.migration
+        if ctx.storage.has_volumes(instance):
+            ctx.agents.disconnect_volumes(m['source_host'], instance)
         ctx.agents.undefine(m['source_host'], m['instance'], delete_local_files=True)
 
     def rollback_destination_after_recovery(self, ctx, instance):

@@ -17,6 +17,7 @@ A JSON file::
                                          "link_loss_at": null, "ignores_acpi": false}}}}
 """
 
+import hashlib
 import json
 import os
 
@@ -72,7 +73,8 @@ def normalise(data, path='<cluster>'):
             if disk.get('location') not in ('local', 'shared', 'volume'):
                 raise bad('disk %s of %s has location %r; possible: local, shared, volume'
                           % (disk.get('name'), name, disk.get('location')))
-        spec.setdefault('uuid', '00000000-0000-4000-8000-%012x'
-                        % (abs(hash(name)) % (1 << 48)))
+        # From a digest, not hash(): every agent process must give a VM the same uuid.
+        spec.setdefault('uuid', '00000000-0000-4000-8000-%s'
+                        % hashlib.sha256(name.encode()).hexdigest()[:12])
         instances[name] = spec
     return {'hosts': hosts, 'instances': instances}

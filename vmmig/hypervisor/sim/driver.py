@@ -31,16 +31,16 @@ SIM_FILE_BYTES = 64 * 1024
 class SimJob(base.MigrationJob):
     """A pre-copy job of the model, advanced by the monitor's waits."""
 
-    def __init__(self, job, clock, on_postcopy_failed=None):
+    def __init__(self, job, clock, on_end=None):
         self._job = job
         self._clock = clock
-        self._on_postcopy_failed = on_postcopy_failed
+        self._on_end = on_end
 
     def wait(self, interval):
         self._job.run_until(self._clock.now() + interval)
-        if self._job.status == precopy.POSTCOPY_FAILED and self._on_postcopy_failed:
-            callback, self._on_postcopy_failed = self._on_postcopy_failed, None
-            callback()
+        if self._job.done and self._on_end:
+            callback, self._on_end = self._on_end, None
+            callback(self._job.status)
         return self._job.done
 
     def stats(self):
@@ -304,16 +304,23 @@ class SimDriver(base.HypervisorDriver):
         if workload.get('link_loss_at') is not None:
             job.fail_at(workload['link_loss_at'], 'link to %s lost' % dest_info['host'])
         return SimJob(job, self.clock,
-                      on_postcopy_failed=lambda: self._stale_after_postcopy(instance['name']))
+                      on_end=lambda status: self._source_after_job(instance['name'], status))
 
-    def _stale_after_postcopy(self, name):
-        """The guest ran on the destination: what is left here is stale; like QEMU, it
-        stays paused and never runs again by itself."""
+    def _source_after_job(self, name, status):
+        """Like QEMU: once the guest went over, the source copy never runs again by
+        itself. Stopped after a completed job; paused and stale after a broken post-copy
+        (the guest ran on the destination meanwhile)."""
+        if status not in (precopy.COMPLETED, precopy.POSTCOPY_FAILED):
+            return
         with self._lock:
             inst = self._instances.get(name)
             if inst is not None:
-                inst['power_state'] = 'paused'
-                inst['postcopy_failed'] = True
+                if status == precopy.COMPLETED:
+                    inst['power_state'] = 'shutoff'
+                    inst['migrated'] = True
+                else:
+                    inst['power_state'] = 'paused'
+                    inst['postcopy_failed'] = True
                 self._save()
 
     def finish_live_incoming(self, instance, migration):

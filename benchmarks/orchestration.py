@@ -1,0 +1,520 @@
+#!/usr/bin/env python3
+"""How much the conductor costs: vmmig migrations against a bare oslo.messaging loop.
+
+Runs N live migrations (shared storage) through a vmmig-conductor over RabbitMQ
+and PostgreSQL, with 100 simulated agents (virtual clock, so a migration takes
+no modelled time) in a few processes, then, on the same broker, a bare
+oslo.messaging client/server pair making as many RPC round trips as the
+migrations made. Prints::
+
+    <N> migrations/s
+    overhead p50 <ms> p99 <ms>     (request -> completed, per migration)
+    ratio <R>                      (vmmig wall time / bare loop wall time)
+    peak RSS conductor <MiB>, agents <MiB> (largest agent process)
+
+Migrations are driven closed-loop: ``--concurrency`` submitters each ask for
+one migration (``migrate_server``) and wait for its end notification before
+asking for the next, so the per-migration figures are not queueing time. The
+bare loop uses the same number of concurrent callers.
+
+    python benchmarks/orchestration.py [--migrations 300] [--agents 100]
+"""
+
+import argparse
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+RABBIT_URL = os.environ.get('VMMIG_TEST_RABBIT', 'rabbit://guest:guest@127.0.0.1:5672/')
+POSTGRESQL_URL = os.environ.get('VMMIG_TEST_POSTGRESQL',
+                                'postgresql+psycopg2://postgres@127.0.0.1:5432/postgres')
+# RPC methods that are not part of a migration: the agents' background reports.
+BACKGROUND = frozenset(('heartbeat', 'agent_started'))
+MiB = 1024 * 1024
+
+
+# -- Counting the RPC messages each process sends ------------------------------
+
+def _install_rpc_counter(path):
+    """Count every call and cast this process sends, by method; write them at exit."""
+    import atexit
+
+    from oslo_messaging.rpc import client
+
+    counts = collections.Counter()
+    lock = threading.Lock()
+
+    def counted(kind, original):
+        def send(self, ctxt, method, **kwargs):
+            with lock:
+                counts['%s:%s' % (kind, method)] += 1
+            return original(self, ctxt, method, **kwargs)
+        return send
+
+    for cls in (client._BaseCallContext, client.RPCClient):
+        for kind in ('call', 'cast'):
+            if kind in vars(cls):
+                setattr(cls, kind, counted(kind, vars(cls)[kind]))
+
+    def dump():
+        with open(path, 'w') as f:
+            json.dump(dict(counts), f)
+    atexit.register(dump)
+
+
+def role_main(argv):
+    """The benchmark's own child processes: a counted conductor, agents, bare server."""
+    role, counts_path, rest = argv[0], argv[1], argv[2:]
+    sys.path.insert(0, ROOT)
+    if role == 'bare-server':
+        return _bare_server(rest)
+    _install_rpc_counter(counts_path)
+    if role == 'conductor':
+        from vmmig.cmd import conductor
+        conductor.main(rest)
+    elif role == 'agents':
+        from vmmig.cmd import agents_bulk
+        agents_bulk.main(rest)
+    else:
+        sys.exit('unknown role %s' % role)
+
+
+# -- The bare loop ---------------------------------------------------------------
+
+class _Echo(object):
+    def step(self, ctxt, payload):
+        return payload
+
+
+def _bare_transport(parse=False):
+    # The global CONF: oslo.messaging registers its tracing options only there.
+    from oslo_config import cfg
+    import oslo_messaging as messaging
+    if parse:
+        cfg.CONF([], project='vmmig-bench', default_config_files=[])
+    return messaging, messaging.get_rpc_transport(cfg.CONF, url=RABBIT_URL)
+
+
+def _bare_server(argv):
+    exchange, topic = argv
+    messaging, transport = _bare_transport(parse=True)
+    target = messaging.Target(topic=topic, server='bare', exchange=exchange)
+    server = messaging.get_rpc_server(transport, target, [_Echo()])
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    print('ready', flush=True)
+    while not stop.wait(1.0):
+        pass
+    server.stop()
+    server.wait()
+    transport.cleanup()
+
+
+def bare_loop(calls, concurrency, payload):
+    """Wall time of ``calls`` RPC round trips from ``concurrency`` threads to a server process."""
+    exchange = 'vmmig-bench-bare-%s' % uuid.uuid4().hex[:8]
+    topic = exchange + '-echo'
+    server = subprocess.Popen([sys.executable, __file__, '--role', 'bare-server', '-',
+                               exchange, topic], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == 'ready'
+        messaging, transport = _bare_transport()
+        client = messaging.get_rpc_client(
+            transport, messaging.Target(topic=topic, server='bare', exchange=exchange),
+            timeout=60)
+        client.call({}, 'step', payload=payload)  # queues bound, connections made
+        left = [calls]
+        lock = threading.Lock()
+
+        def worker():
+            while True:
+                with lock:
+                    if left[0] <= 0:
+                        return
+                    left[0] -= 1
+                client.call({}, 'step', payload=payload)
+
+        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.monotonic() - started
+        transport.cleanup()
+        return wall
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        _remove_broker_objects([topic, topic + '.bare'], [exchange, topic + '_fanout'])
+
+
+# -- The cluster, the configuration, the database -------------------------------
+
+def make_cluster(n_hosts, n_instances):
+    hosts = {'b%03d' % i: {'vcpus': 256, 'memory_mb': 1024 * 1024, 'disk_gb': 100000,
+                           'shared_storage': 'nfs-bench', 'cluster': 'bench'}
+             for i in range(n_hosts)}
+    names = sorted(hosts)
+    instances = {'vm%04d' % i: {'host': names[i % n_hosts], 'vcpus': 1, 'memory_mb': 1024,
+                                'disks': [{'name': 'vda', 'size_gb': 10,
+                                           'location': 'shared'}],
+                                'workload': {'dirty_rate_mbps': 10, 'wws_mb': 64}}
+                 for i in range(n_instances)}
+    return {'hosts': hosts, 'instances': instances}
+
+
+def write_config(path, sections):
+    with open(path, 'w') as f:
+        for section, values in sections.items():
+            f.write('[%s]\n' % section)
+            for key, value in values.items():
+                f.write('%s = %s\n' % (key, value))
+
+
+def create_database(server_url):
+    import sqlalchemy as sa
+    name = 'vmmig_bench_%s' % uuid.uuid4().hex[:10]
+    admin = sa.create_engine(server_url, isolation_level='AUTOCOMMIT')
+    with admin.connect() as conn:
+        conn.exec_driver_sql('CREATE DATABASE %s' % name)
+    return admin, name, str(sa.engine.make_url(server_url).set(database=name))
+
+
+def drop_database(admin, name):
+    with admin.connect() as conn:
+        conn.exec_driver_sql('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+    admin.dispose()
+
+
+def _remove_broker_objects(queues, exchanges):
+    import kombu
+    try:
+        with kombu.Connection(RABBIT_URL.replace('rabbit://', 'amqp://'),
+                              connect_timeout=3) as conn:
+            channel = conn.channel()
+            for queue in queues:
+                channel.queue_delete(queue)
+            for exchange in exchanges:
+                channel.exchange_delete(exchange)
+    except Exception as e:  # noqa: tidying up must not hide the figures
+        print('could not remove broker objects: %s' % e, file=sys.stderr)
+
+
+def peak_rss(pid):
+    """VmHWM: the largest resident set the process ever had."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process used so far."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rpartition(')')[2].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK'))
+
+
+def machine_cpu_seconds():
+    """Busy CPU time of the whole machine (every process: broker, database, others)."""
+    with open('/proc/stat') as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / float(os.sysconf('SC_CLK_TCK'))
+
+
+def percentile(values, p):
+    values = sorted(values)
+    index = min(len(values) - 1, max(0, int(round(p / 100.0 * len(values) + 0.5)) - 1))
+    return values[index]
+
+
+# -- The vmmig run -----------------------------------------------------------------
+
+class Services(object):
+    def __init__(self, args, workdir, database_url):
+        self.args = args
+        self.dir = workdir
+        self.exchange = 'vmmig-bench-%s' % uuid.uuid4().hex[:8]
+        self.hosts = sorted(make_cluster(args.agents, 1)['hosts'])
+        cluster_file = os.path.join(workdir, 'cluster.json')
+        with open(cluster_file, 'w') as f:
+            json.dump(make_cluster(args.agents, args.migrations), f)
+        self.config_file = os.path.join(workdir, 'vmmig.conf')
+        write_config(self.config_file, {
+            'DEFAULT': {'transport_url': RABBIT_URL, 'control_exchange': self.exchange,
+                        'state_path': workdir, 'embedded': 'false', 'host': 'bench-conductor',
+                        'log_file': os.path.join(workdir, 'vmmig.log')},
+            'database': {'connection': database_url},
+            'agent': {'topic': self.exchange + '-agent'},
+            # High limits: this measures orchestration, not throttling.
+            'conductor': {'topic': self.exchange + '-conductor',
+                          'max_concurrent_migrations': 10000,
+                          'max_outbound_per_host': 10000, 'max_inbound_per_host': 10000,
+                          'worker_threads': args.worker_threads},
+            'sim': {'cluster_file': cluster_file, 'clock': 'virtual'},
+            'oslo_messaging_notifications': {'driver': 'messagingv2'},
+        })
+        self.procs = {}
+
+    def _spawn(self, name, role, args):
+        log = open(os.path.join(self.dir, name + '.out'), 'ab')
+        counts = os.path.join(self.dir, name + '.counts.json')
+        self.procs[name] = (subprocess.Popen(
+            [sys.executable, __file__, '--role', role, counts, '--config-file',
+             self.config_file] + args, stdout=log, stderr=log), counts)
+        log.close()
+
+    def start(self):
+        subprocess.run([sys.executable, '-c', 'import sys; from vmmig.cmd.manage import main; '
+                        'main(sys.argv[1:])', '--config-file', self.config_file, 'db', 'sync'],
+                       check=True, capture_output=True, cwd=ROOT)
+        self._spawn('conductor', 'conductor', [])
+        n = self.args.agent_processes
+        for i in range(n):
+            self._spawn('agents-%d' % i, 'agents', ['--hosts', ','.join(self.hosts[i::n])])
+
+    def wait_for_hosts(self, timeout=180):
+        import sqlalchemy as sa
+        engine = sa.create_engine(self._db_url())
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    up = conn.exec_driver_sql(
+                        "SELECT count(*) FROM hosts WHERE state = 'up'").scalar()
+                if up == len(self.hosts):
+                    return
+                for name, (proc, _c) in self.procs.items():
+                    if proc.poll() is not None:
+                        sys.exit('%s exited; see %s' % (name, self.dir))
+                time.sleep(0.5)
+        finally:
+            engine.dispose()
+        sys.exit('the agents did not all come up in %d s; see %s' % (timeout, self.dir))
+
+    def _db_url(self):
+        from vmmig import conf
+        return conf.CONF.database.connection
+
+    def cpu(self):
+        return {name: cpu_seconds(proc.pid) for name, (proc, _c) in self.procs.items()}
+
+    def rss(self):
+        return {name: peak_rss(proc.pid) for name, (proc, _c) in self.procs.items()}
+
+    def stop(self):
+        for proc, _c in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        counts = collections.Counter()
+        for name, (proc, path) in self.procs.items():
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if os.path.exists(path):
+                with open(path) as f:
+                    counts.update(json.load(f))
+        topics = [self.exchange + '-conductor', self.exchange + '-agent']
+        _remove_broker_objects(
+            topics + [topics[0] + '.bench-conductor'] + [topics[1] + '.' + h
+                                                         for h in self.hosts]
+            + [self.exchange + '-bench-listener'],
+            [self.exchange] + [t + '_fanout' for t in topics])
+        return counts
+
+
+class Ends(object):
+    """The conductor's end/error notifications, by migration id."""
+
+    def __init__(self, exchange):
+        import oslo_messaging as messaging
+        from vmmig import conf
+        self.cond = threading.Condition()
+        self.ended = {}
+        self.transport = messaging.get_notification_transport(conf.CONF, url=RABBIT_URL)
+        self.listener = messaging.get_notification_listener(
+            self.transport, [messaging.Target(topic='notifications', exchange=exchange)], [self],
+            executor='threading', pool=exchange + '-bench-listener')
+        self.listener.start()
+
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        if event_type.endswith('.end'):
+            self._end(payload)
+
+    def error(self, ctxt, publisher_id, event_type, payload, metadata):
+        self._end(payload)
+
+    def _end(self, payload):
+        with self.cond:
+            self.ended[payload['id']] = (time.time(), payload['state'])
+            self.cond.notify_all()
+
+    def wait(self, migration_id, timeout=300):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while migration_id not in self.ended:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError('migration %s did not end in %d s'
+                                       % (migration_id, timeout))
+                self.cond.wait(left)
+            return self.ended[migration_id]
+
+    def stop(self):
+        self.listener.stop()
+        self.listener.wait()
+        self.transport.cleanup()
+
+
+def drive(services, args):
+    """Closed loop: ``concurrency`` submitters, one migration each at a time."""
+    from vmmig.conductor import rpcapi
+    api = rpcapi.ConductorAPI()
+    ends = Ends(services.exchange)
+    names = iter(sorted(make_cluster(args.agents, args.migrations)['instances']))
+    lock = threading.Lock()
+    latencies, requests, outcomes, refused = [], [], collections.Counter(), []
+
+    def submitter():
+        while True:
+            with lock:
+                name = next(names, None)
+            if name is None:
+                return
+            asked = time.time()
+            try:
+                record = api.migrate_server(name, 'live')
+            except Exception as e:  # noqa: a refusal is a figure too
+                refused.append('%s: %s' % (name, e))
+                continue
+            answered = time.time()
+            ended_at, state = ends.wait(record['id'])
+            with lock:
+                latencies.append(ended_at - asked)
+                requests.append(answered - asked)
+                outcomes[state] += 1
+
+    threads = [threading.Thread(target=submitter) for _ in range(args.concurrency)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - started
+    ends.stop()
+    return wall, latencies, requests, outcomes, refused
+
+
+def phases(database_url):
+    """p50 of the time queued (created -> claimed) and running (claimed -> ended)."""
+    import sqlalchemy as sa
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql('SELECT created_at, started_at, finished_at '
+                                    'FROM migrations WHERE finished_at IS NOT NULL').all()
+    engine.dispose()
+    if not rows:
+        return 0.0, 0.0
+    return (percentile([r[1] - r[0] for r in rows], 50),
+            percentile([r[2] - r[1] for r in rows], 50))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--migrations', type=int, default=300)
+    parser.add_argument('--agents', type=int, default=100)
+    parser.add_argument('--agent-processes', type=int, default=4)
+    parser.add_argument('--concurrency', type=int, default=16,
+                        help='Migrations asked for at once (closed loop), and callers '
+                             'of the bare loop.')
+    parser.add_argument('--worker-threads', type=int, default=64,
+                        help='[conductor] worker_threads of the benchmarked conductor.')
+    parser.add_argument('--database', default=POSTGRESQL_URL,
+                        help='SQLAlchemy URL of a server in which a database is created.')
+    parser.add_argument('--keep', action='store_true',
+                        help='Keep the work directory (logs) and print its path.')
+    args = parser.parse_args()
+
+    sys.path.insert(0, ROOT)
+    from vmmig import config
+    from vmmig import rpc
+
+    workdir = tempfile.mkdtemp(prefix='vmmig-bench-')
+    admin, db_name, db_url = create_database(args.database)
+    services = Services(args, workdir, db_url)
+    try:
+        config.parse_args(['--config-file', services.config_file], setup_logging=False)
+        services.start()
+        services.wait_for_hosts()
+        print('%d agents up in %d processes; %d migrations, %d at a time'
+              % (args.agents, args.agent_processes, args.migrations, args.concurrency),
+              flush=True)
+        cpu_before, machine_before = services.cpu(), machine_cpu_seconds()
+        wall, latencies, requests, outcomes, refused = drive(services, args)
+        cpu_after, machine_after = services.cpu(), machine_cpu_seconds()
+        rss = services.rss()
+        queued, running = phases(db_url)
+        rpc.cleanup()
+    finally:
+        counts = services.stop()
+        drop_database(admin, db_name)
+    if refused:
+        reasons = collections.Counter(r.split(': ', 1)[1].splitlines()[0][:300] for r in refused)
+        print('%d refused: %s' % (len(refused), '; '.join(
+            '%d x %s' % (n, reason) for reason, n in reasons.most_common(3))))
+    migration_rpcs = {k: v for k, v in counts.items() if k.split(':', 1)[1] not in BACKGROUND}
+    # The driver's own migrate_server calls are not counted in a child process.
+    total_rpcs = sum(migration_rpcs.values()) + args.migrations
+    done = sum(outcomes.values())
+    per = total_rpcs / float(max(done, 1))
+    payload = {'instance': make_cluster(1, 1)['instances']['vm0000'], 'pad': 'x' * 512}
+    bare_machine_before = machine_cpu_seconds()
+    bare_wall = bare_loop(total_rpcs, args.concurrency, payload)
+    bare_machine = machine_cpu_seconds() - bare_machine_before
+
+    print('outcomes: %s' % dict(outcomes))
+    print('RPC messages per migration: %.1f (%s)' % (per, ', '.join(
+        '%s %.2f' % (k, v / float(max(done, 1))) for k, v in sorted(migration_rpcs.items()))))
+    print('%.1f migrations/s' % (done / wall))
+    print('overhead p50 %.0f ms p99 %.0f ms (request -> completed)'
+          % (percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000))
+    print('  of which: request answered p50 %.0f ms; queued p50 %.0f ms; running p50 %.0f ms'
+          % (percentile(requests, 50) * 1000, queued * 1000, running * 1000))
+    print('vmmig %.2f s, bare loop %.2f s for %d RPC round trips' % (wall, bare_wall,
+                                                                   total_rpcs))
+    print('ratio %.2f' % (wall / bare_wall))
+    used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
+    print('CPU s: conductor %.1f, agents %.1f, whole machine %.1f; bare loop whole machine '
+          '%.1f' % (used['conductor'], sum(v for k, v in used.items() if k != 'conductor'),
+                    machine_after - machine_before, bare_machine))
+    agents_rss = max(v for k, v in rss.items() if k.startswith('agents'))
+    print('peak RSS conductor %.0f MiB, agents %.0f MiB (largest of %d processes)'
+          % (rss['conductor'] / MiB, agents_rss / MiB, args.agent_processes))
+    if args.keep:
+        print('work directory: %s' % workdir)
+    else:
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    if len(sys.argv) > 2 and sys.argv[1] == '--role':
+        role_main(sys.argv[2:])
+    else:
+        main()

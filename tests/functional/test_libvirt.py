@@ -1,0 +1,431 @@
+"""The libvirt driver end to end: real QEMU (TCG) guests under two real libvirt daemons.
+
+The conductor and one agent per host run as separate processes over RabbitMQ
+(``[drivers] hypervisor = libvirt``), each agent with its own ``[libvirt]``
+section. Guests are defined and started on host1 through libvirt directly; the
+agents report them, and every migration is asked for through the CLI or the
+conductor's RPC API. What is checked is what an operator would see: where the
+guest runs (on exactly one host), what its console says (memory checksum,
+disk pattern, ACPI power-off), the packets on the test bridge (RARP announce),
+and the migration record.
+
+One environment for the module; the tests run in file order and hand some
+guests on (a test that finds its guest missing boots it again). The evacuation
+kills host1 and so comes last.
+
+Environment: ``VMMIG_VIRT_DIR`` / ``VMMIG_VIRT_NETNS`` (see tools/virt), and
+``VMMIG_LIBVIRT_DB`` = sqlite (default) or postgresql.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from tests import fixtures as vfix
+from tests.functional import virt_env as ve
+
+pytestmark = [pytest.mark.libvirt, pytest.mark.services, pytest.mark.timeout(240)]
+
+HOSTS = ('host1', 'host2')
+TERMINAL = ('completed', 'failed', 'cancelled', 'error')
+HEARTBEAT_TIMEOUT = 3.0
+FENCING_GRACE = 4.0
+NBD_PORT = 10811
+# Light guests: the recipe's hazard list says only these may be asked to stay healthy
+# across a switch-over. Heavy ones rewrite 24 MiB every 0.25 s (~96 MiB/s), far above
+# the bandwidth caps used with them, so pre-copy cannot converge.
+LIGHT = dict(dirty_mb=2, tick=1)
+HEAVY = dict(dirty_mb=24, tick=0.25)
+CPU_TCG_LACKS = """<cpu mode='custom' match='exact' check='none'>
+    <model fallback='forbid'>qemu64</model>
+    <feature policy='require' name='sha-ni'/>
+  </cpu>"""
+
+
+def _log(msg):
+    print('[libvirt] %s' % msg, flush=True)
+
+
+class Guest(object):
+    """A test guest: its name, console and what it said at its first boot."""
+
+    def __init__(self, name, disks, **kwargs):
+        self.name = name
+        self.disks = disks
+        self.kwargs = kwargs
+        self.console = os.path.join(ve.virt_dir(), 'console', name + '.log')
+        self.mac = ve.mac_for(name) if kwargs.get('nic_mac') else None
+        self.sum0 = None
+        self.written = {}
+
+    def offset(self):
+        return ve.console_offset(self.console)
+
+    def lines(self, after=0):
+        return ve.console_lines(self.console, after)
+
+    def tail(self):
+        return ve.console_tail(self.console, 15)
+
+    def wait_line(self, regex, after, timeout=60, dom=None):
+        return ve.wait_for_line(self.console, regex, timeout, after=after, dom=dom)
+
+    def assert_memory_intact(self, after, dom, timeout=30):
+        """A memory check printed after ``after``: the checksum of boot, every slice good."""
+        self.wait_line(r'GUEST-MEM .*ok=', after, timeout, dom)
+        mem = ve.last_mem_check(self.console, after)
+        assert mem['ok'] and mem['sum'] == self.sum0, (
+            'memory of %s changed: %s (boot: %s)\n%s' % (self.name, mem, self.sum0, self.tail()))
+        assert not any('GUEST-BOOTED' in line for line in self.lines(after)), (
+            '%s rebooted:\n%s' % (self.name, self.tail()))
+
+    def assert_disks_verified(self, after, dom, timeout=90):
+        """Booted again: every disk holds the pattern its first boot wrote."""
+        for dev, md5 in self.written.items():
+            self.wait_line(r'GUEST-DISK-\w+ .*dev=%s\b' % dev, after, timeout, dom)
+            st = ve.disk_status(self.console, dev, after)
+            assert st['state'] == 'ok' and st['md5'] == md5, (
+                '%s %s: %s, first boot wrote %s\n%s' % (self.name, dev, st, md5, self.tail()))
+
+
+class Cloud(object):
+    """The environment, the services, and the questions the tests ask of both."""
+
+    def __init__(self, env, services, engine):
+        self.env = env
+        self.services = services
+        self.engine = engine
+        self.conns = {h: env.connect(h) for h in HOSTS}
+        self.guests = {}
+
+    # Guests ------------------------------------------------------------------
+
+    def disk(self, name, where='shared', size_mb=64):
+        directory = self.env.shared_dir if where == 'shared' else self.env.local_dir(where)
+        path = os.path.join(directory, name + '.qcow2')
+        if not os.path.exists(path):
+            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', path,
+                            '%dM' % size_mb], check=True)
+        return path
+
+    def boot(self, guest, host='host1', cpu=None, wait=True):
+        """Define and start ``guest`` on ``host`` (through libvirt, not vmmig)."""
+        self.remove(guest.name)
+        xml = ve.guest_domain_xml(guest.name, disks=guest.disks, **guest.kwargs)
+        if cpu:
+            xml = xml.replace('  <features>', '  %s\n  <features>' % cpu, 1)
+        after = guest.offset()
+        dom = self.conns[host].defineXML(xml)
+        dom.create()
+        self.guests[guest.name] = guest
+        if wait:
+            guest.wait_line(r'GUEST-MEM .*ok=yes', after, 90, dom)
+            sum0 = re.search(r'GUEST-SUM0 ([0-9a-f]{32})', '\n'.join(guest.lines(after)))
+            guest.sum0 = sum0.group(1)
+            for line in guest.lines(after):
+                m = re.search(r'GUEST-DISK-(WRITTEN|OK) ([0-9a-f]{32}) dev=(\w+)', line)
+                if m:
+                    guest.written.setdefault(m.group(3), m.group(2))
+            self.wait_reported(guest.name, host, 'running')
+        return dom
+
+    def define(self, xml, host='host1'):
+        return self.conns[host].defineXML(xml)
+
+    def remove(self, name):
+        for conn in self.conns.values():
+            try:
+                dom = conn.lookupByName(name)
+            except Exception:  # noqa: not there
+                continue
+            if dom.isActive():
+                dom.destroy()
+            dom.undefineFlags(1)  # VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+
+    def dom(self, name, host):
+        return self.conns[host].lookupByName(name)
+
+    def locate(self, name):
+        """{host: libvirt state} of every host that defines ``name``."""
+        where = {}
+        for host, conn in self.conns.items():
+            try:
+                where[host] = conn.lookupByName(name).state()[0]
+            except Exception:  # noqa: not defined there (or that daemon is dead)
+                pass
+        return where
+
+    def assert_only_on(self, name, host, state=1):
+        """Defined on ``host`` alone, in libvirt ``state`` (1 running, 5 shut off)."""
+        where = self.locate(name)
+        assert where == {host: state}, '%s: expected {%s: %s}, found %s' % (
+            name, host, state, where)
+
+    def ensure(self, guest, host, running=True):
+        """The guest as an earlier test left it, or booted afresh when it is not."""
+        where = self.locate(guest.name)
+        if guest.sum0 and where == {host: 1 if running else 5}:
+            return self.dom(guest.name, host)
+        _log('%s is %s, not %s on %s: booting it again' % (
+            guest.name, where, 'running' if running else 'shut off', host))
+        return self.boot(guest, host)
+
+    # The record ------------------------------------------------------------------
+
+    def rows(self, query, **params):
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.text(query), params).mappings()]
+
+    def record(self, migration_id):
+        return self.rows('SELECT * FROM migrations WHERE id = :i', i=migration_id)[0]
+
+    def instance(self, name):
+        rows = self.rows('SELECT * FROM instances WHERE name = :n', n=name)
+        return rows[0] if rows else None
+
+    def wait_reported(self, name, host, power_state=None, timeout=20):
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.instance(name)
+            if row and row['host'] == host and power_state in (None, row['power_state']):
+                return row
+            assert time.monotonic() < deadline, '%s not reported %s on %s: %s' % (
+                name, power_state, host, row)
+            time.sleep(0.1)
+
+    def wait_state(self, migration_id, wanted, timeout=120, check=None):
+        deadline = time.monotonic() + timeout
+        while True:
+            rec = self.record(migration_id)
+            if rec['state'] in wanted and (check is None or check(rec)):
+                return rec
+            if rec['state'] in TERMINAL and rec['state'] not in wanted:
+                raise AssertionError('migration %s ended %s, waiting for %s: %s'
+                                     % (migration_id, rec['state'], wanted, rec))
+            if time.monotonic() > deadline:
+                raise AssertionError('migration %s not %s in %d s: %s\n%s' % (
+                    migration_id, wanted, timeout, rec, self.logs()))
+            time.sleep(0.1)
+
+    def wait_ended(self, migration_id, timeout=120):
+        return self.wait_state(migration_id, TERMINAL, timeout)
+
+    def logs(self, n=2500):
+        return '\n'.join('--- %s\n%s' % (p, self.services.log(p)[-n:])
+                         for p in ['conductor-0'] + ['agent-' + h for h in HOSTS])
+
+    # Requests ------------------------------------------------------------------------
+
+    def cli(self, *args):
+        result = self.services.cli(*args, check=False)
+        return result.returncode, result.stdout, result.stderr
+
+    def migrate(self, name, host, live=True, *options):
+        args = ['server', 'migrate', name, '--host', host, '-f', 'json']
+        if live:
+            args.append('--live-migration')
+        code, out, err = self.cli(*(args + list(options)))
+        assert code == 0 and out, 'migrate %s refused: %s%s' % (name, out, err)
+        return json.loads(out)
+
+    def rpc(self, method, **kwargs):
+        """Call the conductor's RPC API from a process of its own; its JSON answer."""
+        code = ('import json, sys\n'
+                'from vmmig import config\n'
+                'config.parse_args(sys.argv[1:], setup_logging=False)\n'
+                'from vmmig.conductor import rpcapi\n'
+                'print(json.dumps(getattr(rpcapi.ConductorAPI(), %r)(**%r)))\n'
+                % (method, kwargs))
+        out = subprocess.run([sys.executable, '-c', code,
+                              '--config-file', self.services.config_file],
+                             capture_output=True, text=True, timeout=60, check=True)
+        return json.loads(out.stdout)
+
+    def running_migration(self, migration_id, min_bytes=16 * 2 ** 20):
+        """Wait until the job has moved ``min_bytes``: pre-copy is under way."""
+        return self.wait_state(migration_id, ('running',), 60,
+                               lambda rec: (rec['bytes_processed'] or 0) >= min_bytes)
+
+
+@pytest.fixture(scope='module')
+def cloud():
+    reason = ve.unavailable_reason()
+    if reason:
+        vfix.service_missing('the real libvirt environment', reason)
+    stack = []
+
+    def use(fixture):
+        fixture.setUp()
+        stack.append(fixture)
+        return fixture
+
+    t0 = time.time()
+    try:
+        env = use(ve.VirtEnvFixture(n_hosts=len(HOSTS)))
+        _log('virt env ready in %.1f s (%s, netns %s)' % (time.time() - t0, env.virt_dir,
+                                                        env.netns))
+        database = use(vfix.DatabaseFixture(os.environ.get('VMMIG_LIBVIRT_DB', 'sqlite')))
+        services = use(vfix.ServiceProcesses(
+            list(HOSTS), database.url,
+            extra_conf={'drivers': {'hypervisor': 'libvirt', 'fencing': 'heartbeat'},
+                        'agent': {'heartbeat_interval': '0.5'},
+                        'conductor': {'heartbeat_timeout': HEARTBEAT_TIMEOUT,
+                                      'fencing_grace': FENCING_GRACE},
+                        'cold_migration': {'shutdown_timeout': '30'}},
+            agent_conf={h: agent_conf(env, h) for h in HOSTS}))
+        engine = sa.create_engine(database.url)
+        stack.append(type('Dispose', (), {'cleanUp': staticmethod(engine.dispose)})())
+        _log('services up in %.1f s' % (time.time() - t0))
+        yield Cloud(env, services, engine)
+    finally:
+        while stack:
+            stack.pop().cleanUp()
+
+
+def agent_conf(env, host):
+    """The [libvirt] section of one host's agent."""
+    address = '%s.%s' % (ve.HOST_NET, host[len('host'):])
+    return {'libvirt': {
+        'uri': env.uris[host],
+        # How the OTHER daemon reaches this one (peer-to-peer migration).
+        'peer_uri': ve.host_tcp_uri(host),
+        'local_storage_path': env.local_dir(host),
+        'shared_storage_path': env.shared_dir,
+        # libvirtd runs in a mount namespace of its own: /var/lib/libvirt there is this.
+        'managed_save_path': os.path.join(env.virt_dir, 'hosts', host, 'lib', 'qemu', 'save'),
+        'migration_uri': 'tcp://%s' % address,
+        'migration_listen_address': address,
+    }}
+
+
+# Guests handed from test to test (each test boots its own when it finds none).
+SHARED = 'lv-shared'
+LOCAL = 'lv-local'
+VOLUME = 'lv-volume'
+
+
+@pytest.fixture(scope='module')
+def guests(cloud):
+    return {
+        SHARED: Guest(SHARED, [cloud.disk(SHARED)], nic_mac='auto', ip='192.0.2.11', **LIGHT),
+        LOCAL: Guest(LOCAL, [cloud.disk(LOCAL, 'host1')], **LIGHT),
+        VOLUME: Guest(VOLUME, [cloud.env.nbd(VOLUME, 64, NBD_PORT)], **LIGHT),
+    }
+
+
+def assert_live_completed(cloud, rec, name, dest):
+    assert rec['state'] == 'completed', rec
+    assert rec['dest_host'] == dest and rec['vm_location'] == dest, rec
+    assert rec['downtime_ms'] and 0 < rec['downtime_ms'] < 5000, rec
+    cloud.assert_only_on(name, dest)
+    cloud.wait_reported(name, dest, 'running')
+
+
+# Live migration in each storage mode ------------------------------------------------------
+
+def test_live_shared_storage_announces_the_guest(cloud, guests):
+    guest = guests[SHARED]
+    cloud.ensure(guest, 'host1')
+    capture = cloud.env.capture('ether proto 0x8035')
+    queued = cloud.migrate(SHARED, 'host2')
+    assert (queued['storage_mode'], queued['source_host']) == ('ephemeral-shared', 'host1')
+    rec = cloud.wait_ended(queued['id'])
+    after = guest.offset()
+    assert_live_completed(cloud, rec, SHARED, 'host2')
+    guest.assert_memory_intact(after, cloud.dom(SHARED, 'host2'))
+    time.sleep(0.5)  # the announce rounds run 50-550 ms apart
+    capture.stop()
+    assert capture.rarp_from(guest.mac), 'no RARP from %s on the bridge: %s' % (
+        guest.mac, capture.lines)
+    _log('shared: downtime %s ms, %d RARP frames' % (rec['downtime_ms'],
+                                                     len(capture.rarp_from(guest.mac))))
+
+
+def test_live_local_storage_copies_the_disk(cloud, guests):
+    guest = guests[LOCAL]
+    cloud.ensure(guest, 'host1')
+    source_disk = guest.disks[0]
+    queued = cloud.migrate(LOCAL, 'host2')
+    assert queued['storage_mode'] == 'ephemeral-local'
+    rec = cloud.wait_ended(queued['id'])
+    after = guest.offset()
+    assert_live_completed(cloud, rec, LOCAL, 'host2')
+    assert rec['disk_total'], rec
+    moved = os.path.join(cloud.env.local_dir('host2'), os.path.basename(source_disk))
+    assert os.path.exists(moved) and not os.path.exists(source_disk)
+    assert moved in cloud.dom(LOCAL, 'host2').XMLDesc(0)
+    guest.assert_memory_intact(after, cloud.dom(LOCAL, 'host2'))
+    guest.disks = [moved]
+
+
+def test_live_volume_only(cloud, guests):
+    guest = guests[VOLUME]
+    cloud.ensure(guest, 'host1')
+    queued = cloud.migrate(VOLUME, 'host2')
+    assert queued['storage_mode'] == 'volume-only'
+    rec = cloud.wait_ended(queued['id'])
+    after = guest.offset()
+    assert_live_completed(cloud, rec, VOLUME, 'host2')
+    guest.assert_memory_intact(after, cloud.dom(VOLUME, 'host2'))
+
+
+# Cold migration -------------------------------------------------------------------------------
+
+def test_cold_suspended_keeps_the_memory(cloud, guests):
+    guest = guests[LOCAL]
+    dom = cloud.ensure(guest, 'host2')
+    host = [h for h in cloud.locate(LOCAL)][0]
+    other = 'host1' if host == 'host2' else 'host2'
+    dom.managedSave(0)
+    cloud.wait_reported(LOCAL, host, 'suspended')
+    queued = cloud.migrate(LOCAL, other, False)
+    rec = cloud.wait_ended(queued['id'])
+    assert rec['state'] == 'completed' and rec['vm_location'] == other, rec
+    assert rec['checksum'], rec
+    cloud.assert_only_on(LOCAL, other, 5)
+    dom = cloud.dom(LOCAL, other)
+    assert dom.hasManagedSaveImage(0), 'arrived without its saved memory'
+    cloud.wait_reported(LOCAL, other, 'suspended')
+    after = guest.offset()
+    dom.create()  # restores the saved memory
+    guest.assert_memory_intact(after, dom)
+    guest.disks = [os.path.join(cloud.env.local_dir(other), os.path.basename(guest.disks[0]))]
+
+
+def test_cold_shut_off_vm_boots_with_its_disk(cloud, guests):
+    guest = guests[LOCAL]
+    dom = cloud.ensure(guest, 'host1')
+    host = [h for h in cloud.locate(LOCAL)][0]
+    other = 'host1' if host == 'host2' else 'host2'
+    dom.destroy()
+    cloud.wait_reported(LOCAL, host, 'shutoff')
+    queued = cloud.migrate(LOCAL, other, False)
+    rec = cloud.wait_ended(queued['id'])
+    assert rec['state'] == 'completed' and rec['vm_location'] == other, rec
+    cloud.assert_only_on(LOCAL, other, 5)
+    after = guest.offset()
+    dom = cloud.dom(LOCAL, other)
+    dom.create()
+    guest.assert_disks_verified(after, dom)
+    assert not os.path.exists(guest.disks[0]), 'the source disk was left behind'
+
+
+def test_cold_with_shutdown_powers_off_gracefully(cloud, guests):
+    guest = guests[SHARED]
+    cloud.ensure(guest, 'host2')
+    after = guest.offset()
+    queued = cloud.migrate(SHARED, 'host1', False, '--shutdown')
+    rec = cloud.wait_ended(queued['id'])
+    assert rec['state'] == 'completed' and rec['vm_location'] == 'host1', rec
+    assert 'graceful' in (rec['reason'] or ''), rec
+    assert any('GUEST-POWEROFF' in line for line in guest.lines(after)), guest.tail()
+    cloud.assert_only_on(SHARED, 'host1')
+    guest.assert_disks_verified(after, cloud.dom(SHARED, 'host1'))
+    cloud.wait_reported(SHARED, 'host1', 'running')

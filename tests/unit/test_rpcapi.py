@@ -1,0 +1,106 @@
+"""Each RPC client agrees with the endpoint it calls: the version, the methods, the arguments.
+
+Every public method of a client is called with placeholder arguments and a mocked
+transport; what it would send (method name and keyword arguments) is compared with
+the manager method of that name, which receives ``context`` plus those arguments.
+"""
+
+import inspect
+from unittest import mock
+
+import pytest
+
+from tests import fixtures as vfix
+from vmmig.agent import manager as agent_manager
+from vmmig.agent import rpcapi as agent_rpcapi
+from vmmig.conductor import manager as conductor_manager
+from vmmig.conductor import rpcapi as conductor_rpcapi
+
+PAIRS = [
+    pytest.param(conductor_rpcapi, conductor_rpcapi.ConductorAPI,
+                 conductor_manager.ConductorManager, id='conductor'),
+    pytest.param(agent_rpcapi, agent_rpcapi.AgentAPI, agent_manager.AgentManager,
+                 id='agent'),
+]
+
+
+@pytest.fixture(autouse=True)
+def conf():
+    fixture = vfix.ConfFixture()
+    fixture.setUp()
+    yield fixture
+    fixture.cleanUp()
+
+
+def _public_methods(cls):
+    return sorted(name for name, member in inspect.getmembers(cls, inspect.isfunction)
+                  if not name.startswith('_'))
+
+
+def _unwrapped(func):
+    """The decorated function itself: oslo.messaging's expected_exceptions does not use
+    functools.wraps, so its wrapper shows only (*args, **kwargs)."""
+    func = inspect.unwrap(func)
+    while func.__name__ == 'inner' and func.__closure__:
+        inner = [c.cell_contents for c in func.__closure__
+                 if inspect.isfunction(c.cell_contents)]
+        if len(inner) != 1:
+            break
+        func = inspect.unwrap(inner[0])
+    return func
+
+
+def _sent(client_cls, method_name):
+    """[(call|cast, method, kwargs)] that one client method puts on the wire."""
+    api = client_cls.__new__(client_cls)
+    api.client = mock.Mock()
+    cctxt = api.client.prepare.return_value
+    method = getattr(api, method_name)
+    args = {name: mock.sentinel for name, p in inspect.signature(method).parameters.items()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    method(**args)
+    sent = []
+    for kind in ('call', 'cast'):
+        for call in getattr(cctxt, kind).call_args_list:
+            _context, name = call.args
+            sent.append((kind, name, call.kwargs))
+    return sent
+
+
+@pytest.mark.parametrize('module,client_cls,manager_cls', PAIRS)
+def test_client_and_endpoint_share_the_version(module, client_cls, manager_cls):
+    assert module.RPC_API_VERSION == manager_cls.target.version
+    # The version history in the client's docstring names the current version.
+    assert '* %s - ' % module.RPC_API_VERSION in module.__doc__
+
+
+@pytest.mark.parametrize('module,client_cls,manager_cls', PAIRS)
+def test_every_client_call_matches_an_endpoint_method(module, client_cls, manager_cls):
+    methods = _public_methods(client_cls)
+    assert methods
+    for method_name in methods:
+        sent = _sent(client_cls, method_name)
+        assert len(sent) == 1, '%s.%s sends %s' % (client_cls.__name__, method_name, sent)
+        _kind, name, kwargs = sent[0]
+        endpoint = getattr(manager_cls, name, None)
+        assert callable(endpoint), '%s has no endpoint method %s' % (manager_cls.__name__,
+                                                                     name)
+        params = inspect.signature(_unwrapped(endpoint)).parameters
+        names = [n for n in params if n != 'self']
+        assert names[0] == 'context', '%s.%s must take the context first' % (
+            manager_cls.__name__, name)
+        accepted = set(names[1:])
+        required = {n for n in names[1:] if params[n].default is inspect.Parameter.empty}
+        assert set(kwargs) <= accepted, '%s sends %s that %s.%s does not take' % (
+            method_name, sorted(set(kwargs) - accepted), manager_cls.__name__, name)
+        assert required <= set(kwargs), '%s does not send %s that %s.%s needs' % (
+            method_name, sorted(required - set(kwargs)), manager_cls.__name__, name)
+
+
+@pytest.mark.parametrize('module,client_cls,manager_cls', PAIRS)
+def test_every_client_method_sends_its_own_name(module, client_cls, manager_cls):
+    """A client method named like the endpoint it reaches keeps the API greppable."""
+    for method_name in _public_methods(client_cls):
+        [(_kind, name, _kwargs)] = _sent(client_cls, method_name)
+        assert name == method_name
