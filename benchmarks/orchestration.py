@@ -236,6 +236,23 @@ def machine_cpu_seconds():
     return (sum(fields[:8]) - idle) / float(os.sysconf('SC_CLK_TCK'))
 
 
+def service_cpu_seconds():
+    """CPU time so far of the broker, the database server and this driver process."""
+    import psutil
+    out = collections.Counter()
+    for proc in psutil.process_iter(['name', 'cpu_times']):
+        name = proc.info['name'] or ''
+        times = proc.info['cpu_times']
+        if times is None:
+            continue
+        kind = ('broker' if name.startswith('beam') else
+                'database' if name.startswith(('postgres', 'mariadbd', 'mysqld')) else
+                'driver' if proc.pid == os.getpid() else None)
+        if kind:
+            out[kind] += times.user + times.system
+    return out
+
+
 def percentile(values, p):
     values = sorted(values)
     index = min(len(values) - 1, max(0, int(round(p / 100.0 * len(values) + 0.5)) - 1))
@@ -466,8 +483,10 @@ def main():
               % (args.agents, args.agent_processes, args.migrations, args.concurrency),
               flush=True)
         cpu_before, machine_before = services.cpu(), machine_cpu_seconds()
+        cpu_before.update({'(%s)' % k: v for k, v in service_cpu_seconds().items()})
         wall, latencies, requests, outcomes, refused = drive(services, args)
         cpu_after, machine_after = services.cpu(), machine_cpu_seconds()
+        cpu_after.update({'(%s)' % k: v for k, v in service_cpu_seconds().items()})
         rss = services.rss()
         queued, running = phases(db_url)
         rpc.cleanup()
@@ -484,9 +503,10 @@ def main():
     done = sum(outcomes.values())
     per = total_rpcs / float(max(done, 1))
     payload = {'instance': make_cluster(1, 1)['instances']['vm0000'], 'pad': 'x' * 512}
-    bare_machine_before = machine_cpu_seconds()
+    bare_before, bare_machine_before = service_cpu_seconds(), machine_cpu_seconds()
     bare_wall = bare_loop(total_rpcs, args.concurrency, payload)
     bare_machine = machine_cpu_seconds() - bare_machine_before
+    bare_services = service_cpu_seconds() - bare_before
 
     print('outcomes: %s' % dict(outcomes))
     print('RPC messages per migration: %.1f (%s)' % (per, ', '.join(
@@ -500,9 +520,13 @@ def main():
                                                                    total_rpcs))
     print('ratio %.2f' % (wall / bare_wall))
     used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
-    print('CPU s: conductor %.1f, agents %.1f, whole machine %.1f; bare loop whole machine '
-          '%.1f' % (used['conductor'], sum(v for k, v in used.items() if k != 'conductor'),
-                    machine_after - machine_before, bare_machine))
+    print('CPU s: conductor %.1f, agents %.1f, broker %.1f, database %.1f, driver %.1f, '
+          'whole machine %.1f' % (used['conductor'], sum(v for k, v in used.items()
+                                                       if k.startswith('agents')),
+                                  used['(broker)'], used['(database)'], used['(driver)'],
+                                  machine_after - machine_before))
+    print('CPU s of the bare loop: broker %.1f, client %.1f, whole machine %.1f'
+          % (bare_services['broker'], bare_services['driver'], bare_machine))
     agents_rss = max(v for k, v in rss.items() if k.startswith('agents'))
     print('peak RSS conductor %.0f MiB, agents %.0f MiB (largest of %d processes)'
           % (rss['conductor'] / MiB, agents_rss / MiB, args.agent_processes))

@@ -37,6 +37,7 @@ class Dispatcher(object):
         self._stop = threading.Event()
         self._thread = None
         self._started = time.monotonic()
+        self._housekept = None
 
     def start(self):
         self._started = time.monotonic()
@@ -70,6 +71,15 @@ class Dispatcher(object):
             self._wake.clear()
 
     def tick(self):
+        # A wake-up (a new request, a migration that ended) only needs the queue looked
+        # at; the rest keeps the pace of dispatch_interval, however busy the conductor.
+        now = time.monotonic()
+        if self._housekept is None or now - self._housekept >= CONF.conductor.dispatch_interval:
+            self._housekept = now
+            self.housekeeping()
+        self.dispatch()
+
+    def housekeeping(self):
         db.service_heartbeat(self.name, 'conductor')
         # A conductor that just started has not had the time to hear anybody:
         # silence before it came up says nothing about the agents now.
@@ -81,7 +91,6 @@ class Dispatcher(object):
             LOG.warning('Host(s) %s marked down: no heartbeat for %.0f s',
                         ', '.join(down), CONF.conductor.heartbeat_timeout)
         self.adopt()
-        self.dispatch()
 
     def _free_workers(self):
         with self._lock:
@@ -141,7 +150,8 @@ class Dispatcher(object):
             # The world may have changed while it was queued or held.
             prechecks.plan(self.agents, migration['instance'], migration['migration_type'],
                            migration['dest_host'], migration['options'],
-                           exclude_migration=migration['id'])
+                           exclude_migration=migration['id'],
+                           ask_hosts=not _hosts_checked_lately(migration))
             mtype.execute(ctx)
         except exception.StateConflict as e:
             LOG.warning('Migration %s: %s; leaving it to its new owner', migration['id'], e)
@@ -175,3 +185,11 @@ class Dispatcher(object):
                                       migration['source_host'], migration['dest_host']))
             except exception.StateConflict:
                 pass
+
+
+def _hosts_checked_lately(migration):
+    """The agents' checks of the request still hold: a guest CPU or a shared storage
+    does not change in seconds. A migration that waited long, or was held (an
+    operator meant to change something first), is checked by the agents again."""
+    return (not migration.get('hold_reason') and time.time() - migration['created_at']
+            < CONF.conductor.host_checks_max_age)

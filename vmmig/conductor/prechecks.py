@@ -33,8 +33,12 @@ class Plan:
 
 
 def plan(agents, instance_name, migration_type, requested_host=None, options=None,
-         exclude_migration=None):
-    """Return a Plan, or raise PrecheckFailed with every reason (or a NotFound/Invalid)."""
+         exclude_migration=None, ask_hosts=True):
+    """Return a Plan, or raise PrecheckFailed with every reason (or a NotFound/Invalid).
+
+    ``ask_hosts=False`` leaves out the checks only the agents can make (guest CPU,
+    shared storage) for a destination they passed moments ago.
+    """
     mtype = plugins.migration_type(migration_type)()
     clean = mtype.validate_options(options)
     row = db.instance_get(instance_name)
@@ -60,7 +64,7 @@ def plan(agents, instance_name, migration_type, requested_host=None, options=Non
     eligible, verdicts = manager.rank(candidates, request) if storage else ([], [])
     for host in eligible:
         host_reasons = (host_reasons_from_agents(agents, mtype, storage, request, host['name'])
-                        if not reasons else [])
+                        if not reasons and ask_hosts else [])
         if not host_reasons:
             dest = host['name']
             break

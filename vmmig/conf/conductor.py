@@ -22,6 +22,13 @@ conductor_opts = [
     cfg.FloatOpt('fencing_grace', default=60.0, min=0.0,
                  help='Seconds a host must have been silent before the heartbeat '
                       'fencing driver confirms it cannot run VMs.'),
+    cfg.FloatOpt('host_checks_max_age', default=30.0, min=0.0,
+                 help='Seconds for which the checks the agents make at the request (guest '
+                      'CPU on the destination, shared storage) are trusted when the '
+                      'migration starts. One that waited longer in the queue, or was '
+                      'held, is checked by the agents again; the checks of the database '
+                      '(host up, not in maintenance, capacity) are made again always. 0 '
+                      'means the agents check again every time.'),
     cfg.FloatOpt('progress_interval', default=1.0, min=0.0,
                  help='At most one progress write to a migration record per this many '
                       'seconds.'),

@@ -28,8 +28,11 @@ _SQLITE_LOCK = threading.RLock()
 _ENGINE = None
 _SESSIONMAKER = None
 
-retry_on_deadlock = oslo_db_api.wrap_db_retry(max_retries=5, retry_on_deadlock=True,
-                                              retry_interval=0.1, inc_retry_interval=True)
+# Also on a duplicate key: two writers that both found a row missing (two reports
+# of a new host's agent) both insert it; the second's retry finds it and updates it.
+retry_on_deadlock = oslo_db_api.wrap_db_retry(
+    max_retries=5, retry_on_deadlock=True, retry_interval=0.1, inc_retry_interval=True,
+    exception_checker=lambda e: isinstance(e, db_exc.DBDuplicateEntry))
 
 
 def get_engine():
@@ -132,9 +135,10 @@ def host_get(name):
 
 
 def host_list():
+    # Rows, not ORM objects: the scheduler reads every host for every request.
     with _session() as session:
-        return [h.as_dict() for h in session.scalars(
-            sa.select(models.Host).order_by(models.Host.name))]
+        return [dict(h) for h in session.execute(
+            sa.select(models.Host.__table__).order_by(models.Host.name)).mappings()]
 
 
 @retry_on_deadlock
@@ -171,14 +175,20 @@ def instances_report(host, instances, reported_at):
     A report older than the last change of an instance (a migration that
     finished after the agent looked) must not move it back.
     """
+    if not instances:
+        return
     with _session() as session:
+        rows = {row.name: row for row in session.scalars(sa.select(models.Instance).where(
+            models.Instance.name.in_([spec['name'] for spec in instances])))}
         for spec in instances:
-            row = session.scalar(sa.select(models.Instance).filter_by(name=spec['name']))
+            row = rows.get(spec['name'])
             if row is None:
                 row = models.Instance(name=spec['name'])
                 session.add(row)
             elif row.updated_at and row.updated_at > reported_at:
                 continue
+            elif row.host == host and row.spec == spec:
+                continue  # nothing new: updated_at stays the time of the last change
             _fill_instance(row, host, spec, reported_at)
 
 
@@ -304,7 +314,7 @@ def migration_transition(migration_id, expected, target, owner=None, **values):
                 '%s (owned by %s)' % (row.state, row.owner)
             raise exception.StateConflict(migration=migration_id, expected='/'.join(expected),
                                           actual=actual, target=target)
-    return migration_get(migration_id)
+        return session.scalar(_migration_query(migration_id)).as_dict()
 
 
 @retry_on_deadlock

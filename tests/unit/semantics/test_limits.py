@@ -71,6 +71,13 @@ def _busy_at(records, t):
     return [r for r in records if r['started_at'] < t and r['finished_at'] > t - SLACK]
 
 
+def _timeline(records, t):
+    """(id, source, destination, start, end) around t, relative to it, for a failure."""
+    return [(x['id'], x['source_host'], x['dest_host'], round(x['started_at'] - t, 3),
+             round(x['finished_at'] - t, 3))
+            for x in records if abs(x['finished_at'] - t) < 1 or abs(x['started_at'] - t) < 1]
+
+
 def test_limits_hold_and_the_queue_keeps_its_order(make_cloud):
     cluster, routes = _cluster(50)
     cloud = make_cloud(cluster, **{
@@ -113,12 +120,8 @@ def test_limits_hold_and_the_queue_keeps_its_order(make_cloud):
                     < LIMITS['outbound']
                     and sum(b['dest_host'] == older['dest_host'] for b in busy)
                     < LIMITS['inbound'])
-            assert not room, ('migration %s started before older %s, which had room: %s'
-                              % (r['id'], older['id'], [
-                                  (x['id'], x['source_host'], x['dest_host'],
-                                   round(x['started_at'] - r['started_at'], 3),
-                                   round(x['finished_at'] - r['started_at'], 3))
-                                  for x in records if abs(x['finished_at'] - r['started_at']) < 1 or x in (r, older)]))
+            assert not room, 'migration %s started before older %s, which had room: %s' % (
+                r['id'], older['id'], _timeline(records, r['started_at']))
     # Same source and destination: strictly first come, first served.
     for pair in {(r['source_host'], r['dest_host']) for r in records}:
         same = [r for r in records if (r['source_host'], r['dest_host']) == pair]

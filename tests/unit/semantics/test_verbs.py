@@ -215,8 +215,8 @@ class TestForceComplete:
         # Virtual clock: round 1 ends at 8.6 s, the timeout (10 s for 1 GiB) asks for
         # post-copy, which starts at 17.2 s; the link is lost at 20 s, mid-pull.
         workload = dict(h.HOT, link_loss_at=20)
-        cloud = make_cloud(_cluster(fragile=h.vm('a', 'shared', memory_mb=1024,
-                                                  workload=workload)))
+        fragile = h.vm('a', 'shared', memory_mb=1024, workload=workload)
+        cloud = make_cloud(_cluster(fragile=fragile))
         record = cloud.run('fragile', 'live', post_copy=True, completion_timeout=10,
                            timeout_action='force_complete_postcopy')
         assert record['state'] == 'error'
@@ -273,3 +273,27 @@ class TestTimeoutAction:
         record = cloud.run('hot', 'live', auto_converge=True, timeout_action='abort')
         assert record['state'] == 'completed', record['reason']
         assert record['postcopy'] is False and record['downtime_ms'] <= 500
+
+
+class TestConvergenceOptions:
+    """Virtual clock: what each option changes shows in how the migration ends."""
+
+    def test_max_downtime_reached_in_steps(self, make_cloud):
+        # 1 GiB always dirty over 1 Gbit/s: only an 8.6 s blackout can finish it. With
+        # one step the allowed downtime jumps to 10 s after the first 75 s.
+        cloud = make_cloud(_cluster())
+        record = cloud.run('hot', 'live', max_downtime=10000, downtime_steps=1,
+                           timeout_action='abort')
+        assert record['state'] == 'completed', record['reason']
+        assert 8000 < record['downtime_ms'] <= 10000
+
+    def test_bandwidth_cap_below_the_dirty_rate_never_converges(self, make_cloud):
+        steady = h.vm('a', 'shared', memory_mb=1024,
+                      workload={'dirty_rate_mbps': 200, 'wws_mb': 1024})
+        cloud = make_cloud(h.cluster({'steady': steady, 'twin': dict(steady)}))
+        assert cloud.run('twin', 'live', completion_timeout=30)['state'] == 'completed'
+        record = cloud.run('steady', 'live', bandwidth=100, completion_timeout=30,
+                           timeout_action='abort')
+        assert record['state'] == 'failed'
+        assert 'did not complete within 30 s' in record['reason']
+        assert cloud.hosts_of('steady') == ['a']

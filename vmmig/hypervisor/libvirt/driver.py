@@ -39,6 +39,9 @@ def _start_event_loop(libvirt):
     global _EVENT_LOOP
     with _EVENT_LOOP_LOCK:
         if _EVENT_LOOP is None:
+            # Every failure reaches us as a libvirtError; libvirt's default handler would
+            # also print each one (a VM that left while we looked) on stderr.
+            libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
             libvirt.virEventRegisterDefaultImpl()
 
             def run():
@@ -171,9 +174,11 @@ class LibvirtDriver(base.HypervisorDriver):
         if not instance.get('cpu_xml'):
             return []
         try:
+            # Against the CPU this host's hypervisor can give the guest (TCG offers less
+            # than the silicon, KVM about as much), not against the host CPU itself.
             result = self.conn.compareHypervisorCPU(
-                None, platform.machine(), None, 'qemu' if 'qemu' in self.opts.uri else None,
-                instance['cpu_xml'],
+                None, instance.get('arch') or platform.machine(), None,
+                instance.get('virt_type'), instance['cpu_xml'],
                 self.libvirt.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE)
         except self.libvirt.libvirtError as e:
             return ['the guest CPU of %s cannot run on %s: %s'
@@ -226,15 +231,22 @@ class LibvirtDriver(base.HypervisorDriver):
 
     def live_migrate(self, instance, dest_info, settings):
         dom = self._domain(instance['name'])
-        xml = dom.XMLDesc(self.libvirt.VIR_DOMAIN_XML_MIGRATABLE)
-        dest_xml = guest.move_paths(xml, self.opts.local_storage_path,
+        lv = self.libvirt
+        dest_xml = guest.move_paths(dom.XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE),
+                                    self.opts.local_storage_path,
                                     dest_info['local_storage_path'])
+        # The persistent definition the destination keeps: without it libvirt copies the
+        # source's, whose local disk paths point at the source host.
+        persist_xml = guest.move_paths(
+            dom.XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE | lv.VIR_DOMAIN_XML_INACTIVE),
+            self.opts.local_storage_path, dest_info['local_storage_path'])
         local = [d['name'] for d in instance['disks'] if d['location'] == 'local']
         settings = dict(settings, auto_converge_initial=self.opts.auto_converge_initial,
                         auto_converge_increment=self.opts.auto_converge_increment,
                         shared_storage_proven=instance.get('storage_mode') == 'ephemeral-shared')
         flags, params = migration.flags_and_params(self.libvirt, dest_info, settings,
                                                    dest_xml, local)
+        params[lv.VIR_MIGRATE_PARAM_PERSIST_XML] = persist_xml
         self.completed.forget(instance['name'])
         return migration.LibvirtJob(self.libvirt, dom, dest_info['peer_uri'], flags, params,
                                     settings['max_downtime_ms'], self.completed)
@@ -359,9 +371,11 @@ class LibvirtDriver(base.HypervisorDriver):
             save = self.cold_import_paths(instance, files)['saved_state']
             try:
                 # Restore paused from the copied memory, then save it as this host's
-                # managed save image: the VM arrives suspended, as it left.
+                # managed save image: the VM arrives suspended, as it left. SAVE_RUNNING,
+                # else the image records the paused state of this restore and the VM
+                # would stay paused when it is started.
                 self.conn.restoreFlags(save, xml, self.libvirt.VIR_DOMAIN_SAVE_PAUSED)
-                dom.managedSave(0)
+                dom.managedSave(self.libvirt.VIR_DOMAIN_SAVE_RUNNING)
             finally:
                 os.unlink(save)
         return self._instance(dom)

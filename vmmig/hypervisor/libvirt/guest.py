@@ -83,6 +83,10 @@ def instance_of(dom, shared_path, has_managed_save):
         'vgpus': mdevs,
         'cpu_features': features,
         'cpu_xml': cpu_xml,
+        # What compareHypervisorCPU needs to judge the guest CPU as this domain runs it.
+        'virt_type': root.get('type'),
+        'arch': root.find('./os/type').get('arch') if root.find('./os/type') is not None
+        else None,
         'xml': inactive_xml,
     }
 

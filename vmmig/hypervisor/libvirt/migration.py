@@ -57,6 +57,7 @@ class LibvirtJob(base.MigrationJob):
         self._aborted = False
         self._postcopy = False
         self._last = {}
+        self._final = None
         self._lock = threading.Lock()
         try:
             dom.migrateSetMaxDowntime(max_downtime_ms, 0)
@@ -96,11 +97,17 @@ class LibvirtJob(base.MigrationJob):
             return self._error
 
     def stats(self):
-        if self.status != base.JOB_RUNNING:
-            final = self._completed_stats.wait_for(self._dom.name(), timeout=2.0)
-            merged = dict(self._last, **(final or {}))
-            merged['postcopy'] = self._postcopy
-            return merged
+        status = self.status
+        if status != base.JOB_RUNNING:
+            with self._lock:
+                if self._final is None:
+                    # Only a completed job has a JOB_COMPLETED event to wait for; it
+                    # usually comes with the API's return, and once is enough.
+                    final = (self._completed_stats.wait_for(self._dom.name(), timeout=2.0)
+                             if status == base.JOB_COMPLETED else None)
+                    self._final = dict(self._last, **(final or {}))
+                    self._final['postcopy'] = self._postcopy
+                return dict(self._final)
         try:
             raw = self._dom.jobStats(0)
         except self._libvirt.libvirtError:

@@ -1,0 +1,316 @@
+"""Services killed with SIGKILL mid-work, and two conductors sharing one queue.
+
+The conductor and agents run as processes over RabbitMQ with PostgreSQL; the test
+talks to them through the conductor's RPC API. After every crash and restart each
+migration ends in a terminal state (or stays held), and each VM is defined on
+exactly one host, which is the one its record names.
+"""
+
+import collections
+from concurrent import futures
+import glob
+import json
+import os
+import re
+import time
+
+import fixtures
+from oslo_config import fixture as config_fixture
+import pytest
+
+from tests import fixtures as vfix
+from vmmig.conductor import rpcapi
+from vmmig import conf
+from vmmig import config
+from vmmig.db import api as db
+from vmmig import rpc
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
+
+CONF = conf.CONF
+TERMINAL = ('completed', 'failed', 'cancelled', 'error')
+HOST = {'vcpus': 64, 'memory_mb': 262144, 'disk_gb': 2000, 'shared_storage': 'nfs'}
+
+
+class Client(fixtures.Fixture):
+    """The conductor's RPC API and the database, from this process, as the services see
+    them (their configuration file)."""
+
+    def __init__(self, services):
+        self.services = services
+
+    def _setUp(self):
+        config.set_defaults()
+        self.useFixture(config_fixture.Config(CONF))
+        CONF(['--config-file', self.services.config_file], project='vmmig',
+             default_config_files=[])
+        self.addCleanup(db.dispose)
+        self.addCleanup(rpc.cleanup)
+        self.api = rpcapi.ConductorAPI(timeout=60)
+
+
+@pytest.fixture
+def database():
+    fixture = vfix.DatabaseFixture('postgresql')
+    fixture.setUp()
+    yield fixture.url
+    fixture.cleanUp()
+
+
+def _start(database_url, cluster, conductors=1, **extra_conf):
+    services = vfix.ServiceProcesses(sorted(cluster['hosts']), database_url, cluster=cluster,
+                                     conductors=conductors, extra_conf=extra_conf)
+    services.setUp()
+    client = Client(services)
+    client.setUp()
+    # A host is up a moment before the report of its VMs is written.
+    wait_for(lambda: len(db.instance_list()) == len(cluster['instances']), 30,
+             'every VM to be reported')
+    return services, client
+
+
+@pytest.fixture
+def cloud(database):
+    started = []
+
+    def start(cluster, conductors=1, **extra_conf):
+        services, client = _start(database, cluster, conductors, **extra_conf)
+        started.append((services, client))
+        return services, client.api
+
+    yield start
+    for services, client in reversed(started):
+        client.cleanUp()
+        services.cleanUp()
+
+
+# What the hosts hold ----------------------------------------------------------
+
+def host_views(services):
+    """{host: {instance: spec}} from every simulated host's state file."""
+    views = {}
+    for path in glob.glob(os.path.join(services.dir, 'sim', 'hosts', '*.json')):
+        with open(path) as f:
+            data = json.load(f)
+        views[data['host']] = data['instances']
+    return views
+
+
+def places(services, name):
+    """Hosts defining ``name``; an incoming copy is marked so."""
+    return sorted(host + ('+incoming' if inst.get('incoming') else '')
+                  for host, insts in host_views(services).items()
+                  for iname, inst in insts.items() if iname == name)
+
+
+def assert_each_vm_in_one_place(services, records):
+    for record in records:
+        where = places(services, record['instance'])
+        if record['state'] == 'completed':
+            expected = [record['dest_host']]
+        elif record['state'] in ('failed', 'cancelled', 'held', 'queued'):
+            expected = [record['source_host']]
+        else:
+            raise AssertionError('migration %s ended in %s: %s' % (
+                record['id'], record['state'], record['reason']))
+        assert where == expected, (record['id'], record['state'], record['reason'], where)
+        assert db.instance_get(record['instance'])['host'] == expected[0]
+
+
+def wait_all(records, wanted=TERMINAL, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        current = [db.migration_get(r['id']) for r in records]
+        if all(r['state'] in wanted for r in current):
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError('still not %s: %s' % ('/'.join(wanted), [
+                (r['id'], r['state']) for r in current if r['state'] not in wanted]))
+        time.sleep(0.2)
+
+
+def wait_state(migration, state, timeout=60):
+    return wait_all([migration], (state,), timeout)[0]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out after %s s waiting for %s' % (timeout, what))
+        time.sleep(0.1)
+
+
+def starts(services, names):
+    """How many times each migration was started, from every conductor's log."""
+    counts = collections.Counter()
+    for name in names:
+        for match in re.finditer(r'Migration (\d+): \S+ of \S+ from \S+ to \S+ starts',
+                                 services.log(name)):
+            counts[int(match.group(1))] += 1
+    return counts
+
+
+# Crashes --------------------------------------------------------------------------
+
+def _vm(host, memory_mb=512, **extra):
+    return dict(dict(host=host, vcpus=1, memory_mb=memory_mb,
+                     disks=[{'name': 'vda', 'size_gb': 10, 'location': 'shared'}],
+                     workload={'dirty_rate_mbps': 10, 'wws_mb': 64}), **extra)
+
+
+def test_conductor_killed_while_migrations_are_held_and_running(cloud):
+    cluster = {'hosts': {'h1': HOST, 'h2': HOST}, 'instances': {
+        'held-1': _vm('h1'), 'held-2': _vm('h2'),
+        # 16 GiB over 10 Gbit/s: about 14 s of pre-copy on the real-time clock.
+        'runner': _vm('h1', memory_mb=16384),
+        # Ignores ACPI: the graceful shutdown takes its whole timeout.
+        'stubborn': _vm('h2', disks=[{'name': 'vda', 'size_gb': 10, 'location': 'local'}],
+                        workload={'dirty_rate_mbps': 10, 'wws_mb': 64,
+                                  'ignores_acpi': True}),
+    }}
+    services, api = cloud(cluster, sim={'clock': 'scaled', 'time_scale': '1'})
+    held = [api.migrate_server(name, 'live', hold_reason='maintenance window',
+                               requested_by='ops') for name in ('held-1', 'held-2')]
+    runner = api.migrate_server('runner', 'live')
+    stubborn = api.migrate_server('stubborn', 'cold',
+                                  options={'shutdown': True, 'shutdown_timeout': 8})
+    wait_state(runner, 'running')
+    wait_state(stubborn, 'preparing')
+    time.sleep(1.0)
+
+    services.kill('conductor-0')
+    # Dead conductor, live agents: the pre-copy goes on, the shutdown finishes.
+    time.sleep(2.0)
+    services.start_conductor('conductor-0')
+
+    runner, stubborn = wait_all([runner, stubborn])
+    assert runner['state'] == 'completed', runner['reason']
+    # The VM was shut down for a migration that could not go on: it runs again where
+    # it was.
+    assert stubborn['state'] == 'failed', stubborn['reason']
+    wait_for(lambda: host_views(services)['h2']['stubborn']['power_state'] == 'running',
+             10, 'stubborn to run again on h2')
+    for record in held:
+        record = db.migration_get(record['id'])
+        assert (record['state'], record['hold_reason'], record['held_by']) == \
+            ('held', 'maintenance window', 'ops')
+    assert_each_vm_in_one_place(services, [runner, stubborn] + [
+        db.migration_get(r['id']) for r in held])
+    assert 'adopting it from conductor-0' in services.log('conductor-0')
+
+    for record in held:
+        api.migration_resume(record['id'])
+    records = wait_all(held)
+    assert [r['state'] for r in records] == ['completed', 'completed']
+    assert_each_vm_in_one_place(services, records)
+
+
+def test_conductor_killed_again_and_again(cloud):
+    """SIGKILL at whatever step each migration happens to be in, three times over."""
+    hosts = {'h1': HOST, 'h2': HOST, 'h3': HOST}
+    instances = {}
+    for i in range(12):
+        source = 'h%d' % (i % 3 + 1)
+        kind = ('shared', 'local', 'volume')[i % 3]
+        disk = {'name': 'vda', 'size_gb': 4, 'location': kind}
+        if kind == 'volume':
+            disk['volume'] = 'vol-%d' % i
+        instances['vm-%02d' % i] = _vm(source, memory_mb=2048, disks=[disk],
+                                       power_state='running' if i % 4 else 'shutoff')
+    services, api = cloud({'hosts': hosts, 'instances': instances},
+                          sim={'clock': 'scaled', 'time_scale': '2'},
+                          conductor={'max_outbound_per_host': '4',
+                                     'max_inbound_per_host': '4'})
+    records = []
+    for name, spec in sorted(instances.items()):
+        dest = 'h%d' % (int(spec['host'][1]) % 3 + 1)
+        mtype = 'live' if spec['power_state'] == 'running' else 'cold'
+        records.append(api.migrate_server(name, mtype, host=dest))
+    for delay in (0.7, 1.1, 1.3):
+        time.sleep(delay)
+        services.kill('conductor-0')
+        services.start_conductor('conductor-0')
+    records = wait_all(records, timeout=180)
+    assert not [r for r in records if r['state'] not in ('completed', 'failed')], \
+        [(r['id'], r['state'], r['reason']) for r in records]
+    assert_each_vm_in_one_place(services, records)
+
+
+def test_source_agent_killed_mid_migration(cloud):
+    cluster = {'hosts': {'h1': HOST, 'h2': HOST}, 'instances': {
+        'runner': _vm('h1', memory_mb=16384),
+        'bystander': _vm('h2')}}
+    services, api = cloud(cluster, sim={'clock': 'scaled', 'time_scale': '1'})
+    runner = api.migrate_server('runner', 'live')
+    wait_state(runner, 'running')
+    time.sleep(1.0)
+    assert places(services, 'runner') == ['h1', 'h2+incoming']
+
+    services.kill('agent-h1')      # the pre-copy job dies with it
+    services.start_agent('h1')     # the VM itself lives on: QEMU is not the agent
+    services.wait_for_hosts(['h1'])
+
+    runner = wait_all([runner])[0]
+    assert runner['state'] == 'failed', runner['reason']
+    assert runner['vm_location'] == 'h1'
+    assert host_views(services)['h1']['runner']['power_state'] == 'running'
+    assert_each_vm_in_one_place(services, [runner])
+    # The host works again: the same VM now goes across.
+    again = api.migrate_server('bystander', 'live')
+    assert wait_all([again])[0]['state'] == 'completed'
+
+
+def test_destination_agent_killed_mid_migration(cloud):
+    cluster = {'hosts': {'h1': HOST, 'h2': HOST}, 'instances': {
+        'runner': _vm('h1', memory_mb=8192)}}
+    services, api = cloud(cluster, sim={'clock': 'scaled', 'time_scale': '1'})
+    runner = api.migrate_server('runner', 'live')
+    wait_state(runner, 'running')
+    time.sleep(1.0)
+    services.kill('agent-h2')
+    time.sleep(1.0)
+    services.start_agent('h2')
+    runner = wait_all([runner])[0]
+    assert runner['state'] in ('completed', 'failed'), runner['reason']
+    assert_each_vm_in_one_place(services, [runner])
+
+
+# Two conductors -------------------------------------------------------------------
+
+def test_two_conductors_execute_each_migration_once(cloud):
+    hosts = {'h%d' % i: HOST for i in range(1, 5)}
+    instances = {'vm-%03d' % i: _vm('h%d' % (i % 4 + 1), memory_mb=128)
+                 for i in range(200)}
+    # Two conductors of 16 workers with oslo.db's default pool (5 + 50 overflow) each
+    # could take more than PostgreSQL's default 100 connections; and on a loaded
+    # machine a 3 s silence is no proof that a conductor died.
+    services, api = cloud({'hosts': hosts, 'instances': instances}, conductors=2,
+                          conductor={'max_concurrent_migrations': '16',
+                                     'max_outbound_per_host': '4',
+                                     'max_inbound_per_host': '4',
+                                     'heartbeat_timeout': '15'},
+                          database={'max_pool_size': '5', 'max_overflow': '10'})
+
+    def submit(name):
+        source = int(instances[name]['host'][1])
+        dest = 'h%d' % ((source + int(name[-1]) % 3) % 4 + 1)
+        return api.migrate_server(name, 'live', host=dest, hold_reason='batch')
+
+    # Held first, then released together: both conductors find a full queue.
+    with futures.ThreadPoolExecutor(8) as pool:
+        records = list(pool.map(submit, sorted(instances)))
+        list(pool.map(lambda r: api.migration_resume(r['id']), records))
+    records = wait_all(records, timeout=300)
+
+    assert [(r['id'], r['state'], r['reason']) for r in records
+            if r['state'] != 'completed'][:5] == []
+    counts = starts(services, ['conductor-0', 'conductor-1'])
+    assert sorted(counts) == sorted(r['id'] for r in records)
+    assert set(counts.values()) == {1}, [m for m, n in counts.items() if n != 1]
+    # Both took a share, and neither had to adopt the other's work.
+    owners = collections.Counter(r['owner'] for r in records)
+    assert set(owners) == {'conductor-0', 'conductor-1'}, owners
+    for name in ('conductor-0', 'conductor-1'):
+        assert 'adopting' not in services.log(name)
+    assert_each_vm_in_one_place(services, records)
