@@ -41,6 +41,7 @@ POSTGRESQL_URL = os.environ.get('VMMIG_TEST_POSTGRESQL',
 # RPC methods that are not part of a migration: the agents' background reports.
 BACKGROUND = frozenset(('heartbeat', 'agent_started'))
 MiB = 1024 * 1024
+POOL = int(os.environ.get('POOL', '5'))
 
 
 # -- Counting the RPC messages each process sends ------------------------------
@@ -237,7 +238,7 @@ def machine_cpu_seconds():
 
 
 def service_cpu_seconds():
-    """CPU time so far of the broker, the database server and this driver process."""
+    """CPU time so far of the broker and of this driver process."""
     import psutil
     out = collections.Counter()
     for proc in psutil.process_iter(['name', 'cpu_times']):
@@ -245,8 +246,8 @@ def service_cpu_seconds():
         times = proc.info['cpu_times']
         if times is None:
             continue
+        # (The database's backends come and go with connections: not counted here.)
         kind = ('broker' if name.startswith('beam') else
-                'database' if name.startswith(('postgres', 'mariadbd', 'mysqld')) else
                 'driver' if proc.pid == os.getpid() else None)
         if kind:
             out[kind] += times.user + times.system
@@ -275,7 +276,7 @@ class Services(object):
             'DEFAULT': {'transport_url': RABBIT_URL, 'control_exchange': self.exchange,
                         'state_path': workdir, 'embedded': 'false', 'host': 'bench-conductor',
                         'log_file': os.path.join(workdir, 'vmmig.log')},
-            'database': {'connection': database_url},
+            'database': {'connection': database_url, 'max_pool_size': POOL},
             'agent': {'topic': self.exchange + '-agent'},
             # High limits: this measures orchestration, not throttling.
             'conductor': {'topic': self.exchange + '-conductor',
@@ -464,6 +465,9 @@ def main():
                         help='[conductor] worker_threads of the benchmarked conductor.')
     parser.add_argument('--database', default=POSTGRESQL_URL,
                         help='SQLAlchemy URL of a server in which a database is created.')
+    parser.add_argument('--profile-conductor', metavar='PATH',
+                        help='Sample the conductor with py-spy during the migrations and '
+                             'write the collapsed stacks (--format raw) to PATH.')
     parser.add_argument('--keep', action='store_true',
                         help='Keep the work directory (logs) and print its path.')
     args = parser.parse_args()
@@ -482,10 +486,24 @@ def main():
         print('%d agents up in %d processes; %d migrations, %d at a time'
               % (args.agents, args.agent_processes, args.migrations, args.concurrency),
               flush=True)
+        profiler = None
+        if args.profile_conductor:
+            # py-spy (pip install py-spy) samples the conductor while the migrations run.
+            import shutil
+            py_spy = shutil.which('py-spy') or os.path.join(os.path.dirname(sys.executable),
+                                                            'py-spy')
+            profiler = subprocess.Popen(
+                [py_spy, 'record', '--pid', str(services.procs['conductor'][0].pid),
+                 '--rate', '100', '--gil', '--format', 'raw', '--output',
+                 args.profile_conductor, '--nonblocking'],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu_before, machine_before = services.cpu(), machine_cpu_seconds()
         cpu_before.update({'(%s)' % k: v for k, v in service_cpu_seconds().items()})
         wall, latencies, requests, outcomes, refused = drive(services, args)
         cpu_after, machine_after = services.cpu(), machine_cpu_seconds()
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+            profiler.wait(timeout=60)
         cpu_after.update({'(%s)' % k: v for k, v in service_cpu_seconds().items()})
         rss = services.rss()
         queued, running = phases(db_url)
@@ -516,15 +534,13 @@ def main():
           % (percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000))
     print('  of which: request answered p50 %.0f ms; queued p50 %.0f ms; running p50 %.0f ms'
           % (percentile(requests, 50) * 1000, queued * 1000, running * 1000))
-    print('vmmig %.2f s, bare loop %.2f s for %d RPC round trips' % (wall, bare_wall,
-                                                                   total_rpcs))
+    print('vmmig %.2f s, bare loop %.2f s for %d RPC round trips'
+          % (wall, bare_wall, total_rpcs))
     print('ratio %.2f' % (wall / bare_wall))
     used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
-    print('CPU s: conductor %.1f, agents %.1f, broker %.1f, database %.1f, driver %.1f, '
-          'whole machine %.1f' % (used['conductor'], sum(v for k, v in used.items()
-                                                       if k.startswith('agents')),
-                                  used['(broker)'], used['(database)'], used['(driver)'],
-                                  machine_after - machine_before))
+    print('CPU s: conductor %.1f, agents %.1f, broker %.1f, driver %.1f, whole machine %.1f'
+          % (used['conductor'], sum(v for k, v in used.items() if k.startswith('agents')),
+             used['(broker)'], used['(driver)'], machine_after - machine_before))
     print('CPU s of the bare loop: broker %.1f, client %.1f, whole machine %.1f'
           % (bare_services['broker'], bare_services['driver'], bare_machine))
     agents_rss = max(v for k, v in rss.items() if k.startswith('agents'))

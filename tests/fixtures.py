@@ -189,8 +189,10 @@ class ServiceProcesses(fixtures.Fixture):
         self.wait_for_hosts(self.hosts)
 
     def _argv(self, module, args):
-        return [sys.executable, '-c', 'import sys; from %s import main; main(sys.argv[1:])'
-                % module, '--config-file', self.config_file] + list(args)
+        # sys.exit(main()), as the console scripts do: the CLI's exit code is its answer.
+        return [sys.executable, '-c', 'import sys; from %s import main; '
+                'sys.exit(main(sys.argv[1:]))' % module,
+                '--config-file', self.config_file] + list(args)
 
     def run_module(self, module, args):
         return subprocess.run(self._argv(module, args), check=True, capture_output=True,

@@ -102,8 +102,17 @@ class Cloud(object):
         self.env = env
         self.services = services
         self.engine = engine
-        self.conns = {h: env.connect(h) for h in HOSTS}
+        import libvirt
+        # Not env.connect(): closing the connection of a killed daemon must not fail.
+        self.conns = {h: libvirt.open(env.uris[h]) for h in HOSTS}
         self.guests = {}
+
+    def close(self):
+        for conn in self.conns.values():
+            try:
+                conn.close()
+            except Exception:  # noqa: its daemon may be dead (the evacuation test)
+                pass
 
     # Guests ------------------------------------------------------------------
 
@@ -290,7 +299,7 @@ def cloud():
 
     def use(fixture):
         fixture.setUp()
-        stack.append(fixture)
+        stack.append(fixture.cleanUp)
         return fixture
 
     import libvirt
@@ -310,12 +319,14 @@ def cloud():
                         'cold_migration': {'shutdown_timeout': '30'}},
             agent_conf={h: agent_conf(env, h) for h in HOSTS}))
         engine = sa.create_engine(database.url)
-        stack.append(type('Dispose', (), {'cleanUp': staticmethod(engine.dispose)})())
+        stack.append(engine.dispose)
         _log('services up in %.1f s' % (time.time() - t0))
-        yield Cloud(env, services, engine)
+        cloud = Cloud(env, services, engine)
+        stack.append(cloud.close)
+        yield cloud
     finally:
         while stack:
-            stack.pop().cleanUp()
+            stack.pop()()
 
 
 def agent_conf(env, host):
@@ -467,3 +478,246 @@ def test_cold_with_shutdown_powers_off_gracefully(cloud, guests):
     cloud.assert_only_on(SHARED, 'host1')
     guest.assert_disks_verified(after, cloud.dom(SHARED, 'host1'))
     cloud.wait_reported(SHARED, 'host1', 'running')
+
+
+# Control of a running live migration -------------------------------------------------------
+
+HEAVY_GUEST = 'lv-heavy'
+# Far below the heavy guest's dirty rate, fast enough for a pause to finish in seconds.
+HEAVY_CAP = 32
+# completion_timeout is seconds per GiB of guest data: 20 s/GiB is ~5 s for these guests.
+QUICK_TIMEOUT = 20
+
+
+@pytest.fixture(scope='module')
+def heavy(cloud):
+    return Guest(HEAVY_GUEST, [cloud.disk(HEAVY_GUEST)], **HEAVY)
+
+
+def _running_somewhere(cloud, guest):
+    """(domain, its host, the other host): wherever an earlier test left it running."""
+    where = cloud.locate(guest.name)
+    if guest.sum0 and len(where) == 1 and list(where.values()) == [1]:
+        host = list(where)[0]
+    else:
+        host = 'host1'
+        cloud.boot(guest, host)
+    return cloud.dom(guest.name, host), host, 'host2' if host == 'host1' else 'host1'
+
+
+def _assert_stayed(cloud, guest, rec, host):
+    """Aborted: the guest runs on, healthy, where it was; the destination holds nothing."""
+    after = guest.offset()
+    cloud.assert_only_on(guest.name, host)
+    guest.assert_memory_intact(after, cloud.dom(guest.name, host))
+    assert cloud.instance(guest.name)['host'] == host
+
+
+def _assert_arrived(cloud, guest, rec, dest):
+    """Completed under a heavy load: the record and where the VM is (not its health: a
+    TCG guest switched over while it rewrites memory may die there, see the recipe)."""
+    assert rec['dest_host'] == dest
+    where = cloud.locate(guest.name)
+    assert list(where) == [dest], '%s defined on %s, expected %s only' % (
+        guest.name, where, dest)
+    if where[dest] != 1:
+        assert where[dest] == 5, 'left in libvirt state %s on %s' % (where[dest], dest)
+        _log('%s died on %s after the switch-over (the TCG hazard); console:\n%s'
+             % (guest.name, dest, guest.tail()))
+    cloud.wait_reported(guest.name, dest)
+
+
+def test_abort_running_live_migration(cloud, heavy):
+    _dom, src, dst = _running_somewhere(cloud, heavy)
+    queued = cloud.migrate(HEAVY_GUEST, dst, True, '--bandwidth', str(HEAVY_CAP))
+    cloud.running_migration(queued['id'])
+    code, out, err = cloud.cli('migration', 'abort', str(queued['id']), '-f', 'json')
+    assert code == 0, out + err
+    rec = cloud.wait_ended(queued['id'])
+    cloud.expect(rec, 'cancelled', src)
+    assert rec['abort_requested']
+    _assert_stayed(cloud, heavy, rec, src)
+
+
+def test_timeout_action_abort(cloud, heavy):
+    _dom, src, dst = _running_somewhere(cloud, heavy)
+    queued = cloud.rpc('migrate_server', instance=HEAVY_GUEST, migration_type='live',
+                       host=dst, options={'bandwidth': HEAVY_CAP,
+                                          'completion_timeout': QUICK_TIMEOUT,
+                                          'timeout_action': 'abort'})
+    rec = cloud.wait_ended(queued['id'])
+    cloud.expect(rec, 'failed', src)
+    assert 'timeout action' in rec['reason'] and not rec['abort_requested'], rec
+    _assert_stayed(cloud, heavy, rec, src)
+
+
+def test_timeout_action_force_complete_postcopy(cloud, heavy):
+    _dom, src, dst = _running_somewhere(cloud, heavy)
+    queued = cloud.rpc('migrate_server', instance=HEAVY_GUEST, migration_type='live',
+                       host=dst, options={'bandwidth': HEAVY_CAP, 'post_copy': True,
+                                          'completion_timeout': QUICK_TIMEOUT,
+                                          'timeout_action': 'force_complete_postcopy'})
+    rec = cloud.wait_ended(queued['id'])
+    cloud.expect(rec, 'completed', dst)
+    assert rec['postcopy'], rec
+    _assert_arrived(cloud, heavy, rec, dst)
+
+
+def test_timeout_action_pause(cloud, heavy):
+    _dom, src, dst = _running_somewhere(cloud, heavy)
+    queued = cloud.rpc('migrate_server', instance=HEAVY_GUEST, migration_type='live',
+                       host=dst, options={'bandwidth': HEAVY_CAP,
+                                          'completion_timeout': QUICK_TIMEOUT,
+                                          'timeout_action': 'pause'})
+    rec = cloud.wait_ended(queued['id'])
+    cloud.expect(rec, 'completed', dst)
+    assert not rec['postcopy'], rec
+    _assert_arrived(cloud, heavy, rec, dst)
+    cloud.remove(HEAVY_GUEST)
+
+
+def test_force_complete_by_post_copy(cloud, guests):
+    """A light guest slowed by a low cap, forced by the operator: post-copy, and healthy."""
+    guest = guests[VOLUME]
+    _dom, src, dst = _running_somewhere(cloud, guest)
+    queued = cloud.migrate(VOLUME, dst, True, '--bandwidth', '2', '--post-copy')
+    cloud.running_migration(queued['id'], 4 * 2 ** 20)
+    code, out, err = cloud.cli('migration', 'force-complete', str(queued['id']), '-f', 'json')
+    assert code == 0, out + err
+    rec = cloud.wait_ended(queued['id'])
+    after = guest.offset()
+    cloud.expect(rec, 'completed', dst)
+    assert rec['postcopy'] and rec['force_complete_requested'], rec
+    cloud.assert_only_on(VOLUME, dst)
+    guest.assert_memory_intact(after, cloud.dom(VOLUME, dst))
+    cloud.wait_reported(VOLUME, dst, 'running')
+
+
+# Refusals ------------------------------------------------------------------------------------
+
+def _refused(cloud, name, host, live, *words):
+    """Refused before anything is recorded, for every reason given, the VM left alone."""
+    before = cloud.locate(name)
+    args = ['server', 'migrate', name, '--host', host, '-f', 'json']
+    if live:
+        args.append('--live-migration')
+    code, out, err = cloud.cli(*args)
+    assert code == 1, 'not refused: %s %s' % (out, err)
+    for word in words:
+        assert word in err, 'refusal of %s does not say %r: %s' % (name, word, err)
+    assert not cloud.rows('SELECT id FROM migrations WHERE instance = :n', n=name)
+    assert cloud.locate(name) == before
+    _log('refused %s: %s' % (name, err.strip()))
+
+
+def test_refused_too_little_memory(cloud):
+    facts = json.loads(cloud.rows("SELECT facts FROM hosts WHERE name = 'host2'")[0]['facts'])
+    name = 'lv-bigmem'
+    xml = ve.guest_domain_xml(name, memory_mib=facts['memory_mb'] * 2)
+    cloud.define(xml)
+    try:
+        cloud.wait_reported(name, 'host1', 'shutoff')
+        _refused(cloud, name, 'host2', False, 'RAM', 'not enough room on host2')
+    finally:
+        cloud.remove(name)
+
+
+def test_refused_cpu_feature_the_destination_lacks(cloud):
+    """The host CPU has sha-ni (the scheduler's filter passes), TCG cannot give it to a
+    guest: the destination's libvirt (compareHypervisorCPU) refuses."""
+    name = 'lv-cpu'
+    guest = Guest(name, [], **LIGHT)
+    # check='none': TCG starts the guest without the feature instead of refusing.
+    cloud.boot(guest, 'host1', cpu=CPU_TCG_LACKS, wait=False)
+    try:
+        cloud.wait_reported(name, 'host1', 'running')
+        _refused(cloud, name, 'host2', True, 'sha-ni')
+    finally:
+        cloud.remove(name)
+
+
+def test_refused_pci_passthrough(cloud):
+    name = 'lv-pci'
+    hostdev = """    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x0'/></source>
+    </hostdev>
+"""
+    xml = ve.guest_domain_xml(name).replace('    <serial', hostdev + '    <serial', 1)
+    cloud.define(xml)  # defined only: there is no such device to start it with
+    try:
+        cloud.wait_reported(name, 'host1', 'shutoff')
+        _refused(cloud, name, 'host2', False, 'PCI passthrough', '0000:00:1f.0')
+    finally:
+        cloud.remove(name)
+
+
+# Evacuation (last: it kills host1) --------------------------------------------------------------
+
+def _alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _host_pids(env, host):
+    """libvirtd, its reaper and every QEMU of a host, from the pid files they write."""
+    root = os.path.join(env.virt_dir, 'hosts', host)
+    files = [os.path.join(root, 'libvirtd.pid'), os.path.join(root, 'reaper.pid')]
+    qemu = os.path.join(root, 'run', 'qemu')
+    files += [os.path.join(qemu, f) for f in os.listdir(qemu) if f.endswith('.pid')]
+    pids = []
+    for path in files:
+        try:
+            with open(path) as f:
+                pids.append(int(f.read().strip()))
+        except (FileNotFoundError, ValueError):
+            pass
+    return [p for p in pids if _alive(p)]
+
+
+def test_evacuation_after_host_death(cloud, guests):
+    guest = guests[SHARED]
+    cloud.ensure(guest, 'host1')
+    # Only this guest on host1: the others would be evacuated with it.
+    for dom in cloud.conns['host1'].listAllDomains():
+        if dom.name() != SHARED:
+            cloud.remove(dom.name())
+    deadline = time.monotonic() + 20
+    while [r['name'] for r in cloud.rows(
+            "SELECT name FROM instances WHERE host = 'host1'")] != [SHARED]:
+        assert time.monotonic() < deadline, cloud.rows('SELECT name, host FROM instances')
+        time.sleep(0.2)
+    pids = _host_pids(cloud.env, 'host1')
+    qemu = [p for p in pids if b'qemu-system' in open('/proc/%d/cmdline' % p, 'rb').read()]
+    assert len(qemu) == 1, pids
+    after = guest.offset()
+
+    # The host dies: its agent, its libvirtd and its QEMU, at once and without warning.
+    cloud.services.kill('agent-host1')
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    died = time.time()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids):
+        assert time.monotonic() < deadline, [p for p in pids if _alive(p)]
+        time.sleep(0.05)
+    while cloud.rows("SELECT state FROM hosts WHERE name = 'host1'")[0]['state'] != 'down':
+        assert time.time() - died < 4 * HEARTBEAT_TIMEOUT, 'host1 never marked down'
+        time.sleep(0.1)
+    # Evacuation before the fencing grace is refused by the fencing driver; wait it out.
+    last = cloud.rows("SELECT last_heartbeat FROM hosts WHERE name = 'host1'")[0]
+    time.sleep(max(0, last['last_heartbeat'] + FENCING_GRACE + 0.5 - time.time()))
+
+    code, out, err = cloud.cli('server', 'evacuate', '--host', 'host1', '--target-host',
+                               'host2', '-f', 'json')
+    assert code == 0, out + err
+    [queued] = json.loads(out)
+    rec = cloud.wait_ended(queued['ID'] if 'ID' in queued else queued['id'])
+    cloud.expect(rec, 'completed', 'host2')
+    assert rec['migration_type'] == 'evacuate' and 'fenced' in (rec['reason'] or ''), rec
+    assert cloud.locate(SHARED) == {'host2': 1}
+    guest.assert_disks_verified(after, cloud.dom(SHARED, 'host2'))
+    cloud.wait_reported(SHARED, 'host2', 'running')
+    _log('evacuated %.1f s after host1 died' % (time.time() - died))

@@ -30,10 +30,20 @@ class MigrationContext(object):
         self.notifier = notifier
         self.agents = agents or agent_rpcapi.AgentAPI()
         self._undo = []
+        #: the VM as its source agent showed it to the checks that just passed
+        self.checked_instance = None
 
     @property
     def id(self):
         return self.migration['id']
+
+    def source_instance(self):
+        """The VM on the source: what the checks just saw, else asked of the agent."""
+        instance, self.checked_instance = self.checked_instance, None
+        if instance is None:
+            instance = self.agents.get_instance(self.migration['source_host'],
+                                                self.migration['instance'])
+        return instance
 
     def refresh(self):
         self.migration = db.migration_get(self.id)

@@ -148,10 +148,12 @@ class Dispatcher(object):
         ctx.notify('start')
         try:
             # The world may have changed while it was queued or held.
-            prechecks.plan(self.agents, migration['instance'], migration['migration_type'],
-                           migration['dest_host'], migration['options'],
-                           exclude_migration=migration['id'],
-                           ask_hosts=not _hosts_checked_lately(migration))
+            plan = prechecks.plan(self.agents, migration['instance'],
+                                  migration['migration_type'], migration['dest_host'],
+                                  migration['options'], exclude_migration=migration['id'],
+                                  ask_hosts=not _hosts_checked_lately(migration))
+            if plan.migration_type.source_must_be_up:
+                ctx.checked_instance = plan.instance
             mtype.execute(ctx)
         except exception.StateConflict as e:
             LOG.warning('Migration %s: %s; leaving it to its new owner', migration['id'], e)

@@ -173,13 +173,15 @@ def instances_report(host, instances, reported_at):
     """Record what an agent saw on its host at ``reported_at``.
 
     A report older than the last change of an instance (a migration that
-    finished after the agent looked) must not move it back.
+    finished after the agent looked) must not move it back. A VM of this host
+    the report no longer lists was deleted there: it is forgotten, unless it
+    changed after the agent looked or a migration of it is unfinished (then the
+    migration says where it is). Else an evacuation would rebuild a deleted VM.
     """
-    if not instances:
-        return
     with _session() as session:
         rows = {row.name: row for row in session.scalars(sa.select(models.Instance).where(
-            models.Instance.name.in_([spec['name'] for spec in instances])))}
+            models.Instance.name.in_([spec['name'] for spec in instances])))
+                } if instances else {}
         for spec in instances:
             row = rows.get(spec['name'])
             if row is None:
@@ -190,6 +192,14 @@ def instances_report(host, instances, reported_at):
             elif row.host == host and row.spec == spec:
                 continue  # nothing new: updated_at stays the time of the last change
             _fill_instance(row, host, spec, reported_at)
+        unfinished = sa.select(models.Migration.instance).where(models.Migration.state.in_(
+            (states.QUEUED, states.HELD) + tuple(states.ACTIVE)))
+        session.execute(sa.delete(models.Instance).where(
+            models.Instance.host == host,
+            models.Instance.name.not_in([spec['name'] for spec in instances]),
+            sa.or_(models.Instance.updated_at.is_(None),
+                   models.Instance.updated_at <= reported_at),
+            models.Instance.name.not_in(unfinished)))
 
 
 def _fill_instance(row, host, spec, now):
@@ -300,8 +310,9 @@ def migration_transition(migration_id, expected, target, owner=None, **values):
         values['updated_at'] = now
         if target in states.TERMINAL:
             values.setdefault('finished_at', now)
-        query = sa.update(models.Migration).where(models.Migration.id == migration_id,
-                                                  models.Migration.state.in_(expected))
+        # Core, not ORM, updates: nothing to synchronise in a session that holds no rows.
+        query = sa.update(models.Migration.__table__).where(
+            models.Migration.id == migration_id, models.Migration.state.in_(expected))
         if owner is not None:
             query = query.where(models.Migration.owner == owner)
         result = session.execute(query.values(**values))
@@ -322,7 +333,8 @@ def migration_update(migration_id, expected=None, **values):
     """Change fields other than the state; with ``expected``, only in those states."""
     values['updated_at'] = _now()
     with _session() as session:
-        query = sa.update(models.Migration).where(models.Migration.id == migration_id)
+        query = sa.update(models.Migration.__table__).where(
+            models.Migration.id == migration_id)
         if expected:
             query = query.where(models.Migration.state.in_(tuple(expected)))
         return session.execute(query.values(**values)).rowcount == 1
@@ -433,7 +445,7 @@ def migration_claim_next(owner, max_total, max_outbound, max_inbound):
 def migration_adopt(migration_id, state, old_owner, new_owner):
     """Take over a migration of a dead (or restarted) conductor; True if this call won."""
     with _session() as session:
-        query = sa.update(models.Migration).where(
+        query = sa.update(models.Migration.__table__).where(
             models.Migration.id == migration_id, models.Migration.state == state)
         query = query.where(models.Migration.owner == old_owner) if old_owner is not None \
             else query.where(models.Migration.owner.is_(None))

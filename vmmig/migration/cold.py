@@ -32,7 +32,7 @@ class ColdMigration(base.MigrationType):
     def execute(self, ctx):
         m, agents, storage = ctx.migration, ctx.agents, ctx.storage
         src, dst = m['source_host'], m['dest_host']
-        instance = agents.get_instance(src, m['instance'])
+        instance = ctx.source_instance()
         if instance['power_state'] in ('running', 'paused'):
             ctx.on_rollback('start %s again on %s' % (instance['name'], src),
                             agents.power_on, src, instance['name'])
@@ -79,7 +79,8 @@ class ColdMigration(base.MigrationType):
         m = ctx.migration
         src, dst = m['source_host'], m['dest_host']
         # Undone last to first: the copy goes, then the volumes, then the VM starts.
-        if m.get('vm_location') == shut_down_on(src) and instance['power_state'] == 'shutoff':
+        # Whether the shutdown finished or is still under way on the source.
+        if m.get('vm_location') == shut_down_on(src):
             ctx.on_rollback('start %s again on %s' % (m['instance'], src),
                             ctx.agents.power_on, src, m['instance'])
         if ctx.storage.has_volumes(instance):

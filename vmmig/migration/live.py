@@ -70,7 +70,7 @@ class LiveMigration(base.MigrationType):
     def execute(self, ctx):
         m, agents, storage = ctx.migration, ctx.agents, ctx.storage
         src, dst = m['source_host'], m['dest_host']
-        instance = agents.get_instance(src, m['instance'])
+        instance = ctx.source_instance()
         if storage.has_volumes(instance):
             ctx.on_rollback('disconnect volumes on %s' % dst,
                             agents.disconnect_volumes, dst, instance)

@@ -83,6 +83,9 @@ class SimDriver(base.HypervisorDriver):
     def __init__(self, conf, host):
         super().__init__(conf, host)
         self._lock = threading.RLock()
+        # One power operation at a time per VM: a start asked while a shutdown is under
+        # way (a conductor rolling back what a dead one began) comes after it.
+        self._power_locks = {}
         self._root = os.path.join(os.path.expanduser(conf.state_path), 'sim')
         self._state_file = os.path.join(self._root, 'hosts', host + '.json')
         self._spec = None
@@ -389,18 +392,25 @@ class SimDriver(base.HypervisorDriver):
             raise exception.InstanceNotFound(instance=name)
         return inst
 
+    def _power_lock(self, name):
+        return self._power_locks.setdefault(name, threading.Lock())  # atomic
+
     def power_off(self, name, graceful_timeout):
-        with self._lock:
-            inst = self._get(name)
-            ignores_acpi = (inst.get('workload') or {}).get('ignores_acpi')
-            # A guest that ignores ACPI is powered off by force once the time is up.
+        with self._power_lock(name):
+            with self._lock:
+                inst = self._get(name)
+                ignores_acpi = (inst.get('workload') or {}).get('ignores_acpi')
+            # A guest that ignores ACPI is powered off by force once the time is up. The
+            # wait is the guest's, not the host's: heartbeats and other VMs go on.
             self.clock.sleep(graceful_timeout if ignores_acpi else 1.0)
-            inst['power_state'] = 'shutoff'
-            self._save()
-            return 'forced' if ignores_acpi else 'graceful'
+            with self._lock:
+                inst = self._get(name)
+                inst['power_state'] = 'shutoff'
+                self._save()
+                return 'forced' if ignores_acpi else 'graceful'
 
     def power_on(self, name):
-        with self._lock:
+        with self._power_lock(name), self._lock:
             inst = self._get(name)
             if inst['power_state'] == 'suspended':
                 path = inst.pop('saved_state', None)
