@@ -16,6 +16,10 @@ CONF = conf.CONF
 _LOGGING_REGISTERED = False
 
 
+def _default_connection():
+    return 'sqlite:///' + os.path.join(os.path.expanduser(CONF.state_path), 'vmmig.sqlite')
+
+
 def set_defaults():
     global _LOGGING_REGISTERED
     if not _LOGGING_REGISTERED:
@@ -26,8 +30,10 @@ def set_defaults():
         CONF.register_opts(messaging_notifier._notifier_opts,
                            group='oslo_messaging_notifications')
         _LOGGING_REGISTERED = True
-    db_options.set_defaults(CONF, connection='sqlite:///' + os.path.join(
-        os.path.expanduser(CONF.state_path), 'vmmig.sqlite'))
+    # oslo.db's default pool (5 + 50 overflow) lets two conductors exhaust
+    # PostgreSQL's 100 connections; 10 + 10 is plenty for worker_threads = 16.
+    db_options.set_defaults(CONF, connection=_default_connection(), max_pool_size=10,
+                            max_overflow=10)
     oslo_messaging.set_transport_defaults('vmmig')
     # Notifications are part of the product: emitted unless the operator says otherwise.
     CONF.set_default('driver', ['messagingv2'], group='oslo_messaging_notifications')
@@ -39,8 +45,7 @@ def parse_args(argv, default_config_files=None, setup_logging=True):
     set_defaults()
     CONF(argv, project='vmmig', default_config_files=default_config_files)
     # The state path may come from the file just read: recompute the default database.
-    db_options.set_defaults(CONF, connection='sqlite:///' + os.path.join(
-        os.path.expanduser(CONF.state_path), 'vmmig.sqlite'))
+    db_options.set_defaults(CONF, connection=_default_connection())
     os.makedirs(os.path.expanduser(CONF.state_path), exist_ok=True)
     if setup_logging:
         logging.setup(CONF, 'vmmig')

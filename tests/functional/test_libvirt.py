@@ -559,7 +559,7 @@ def test_timeout_action_force_complete_postcopy(cloud, heavy):
                                           'timeout_action': 'force_complete_postcopy'})
     rec = cloud.wait_ended(queued['id'])
     cloud.expect(rec, 'completed', dst)
-    assert rec['postcopy'], rec
+    assert rec['postcopy'], 'not in post-copy: %s\n%s' % (rec, cloud.logs())
     _assert_arrived(cloud, heavy, rec, dst)
 
 

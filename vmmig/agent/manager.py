@@ -119,9 +119,15 @@ class AgentManager(object):
         progress = monitor.RateLimited(
             lambda stats: self._report_progress(migration_id, stats),
             CONF.conductor.progress_interval)
+        # What the timeouts scale with, known before the hypervisor reports any figure.
+        data_bytes = instance.get('memory_mb', 0) * 1024 * 1024
+        if settings.get('block_migration'):
+            data_bytes += sum(d.get('capacity') or int(d.get('size_gb', 0) * 1024 ** 3)
+                              for d in instance.get('disks', []) if d['location'] == 'local')
+        policy = dict(settings['policy'], data_bytes=data_bytes)
         try:
             outcome = monitor.Monitor(
-                job, settings['policy'], on_progress=progress,
+                job, policy, on_progress=progress,
                 requests=lambda: self._requests.pop(migration_id, None),
                 interval=CONF.live_migration.monitor_interval).run()
             progress(outcome['stats'], final=True)

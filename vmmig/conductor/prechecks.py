@@ -41,11 +41,10 @@ def plan(agents, instance_name, migration_type, requested_host=None, options=Non
     """
     mtype = plugins.migration_type(migration_type)()
     clean = mtype.validate_options(options)
-    row = db.instance_get(instance_name)
-    source = db.host_get(row['host'])
-    dest_host = db.host_get(requested_host) if requested_host else None
+    row, source, dest_host, unfinished = db.precheck_rows(instance_name, requested_host,
+                                                          UNFINISHED)
     reasons = []
-    for other in db.migration_list(instance=instance_name, state=UNFINISHED):
+    for other in unfinished:
         if other['id'] != exclude_migration:
             raise exception.PrecheckFailed(instance=instance_name, reasons=[
                 'it already has migration %s, which is %s' % (other['id'], other['state'])])

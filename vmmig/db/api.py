@@ -230,6 +230,26 @@ def instance_get(name):
         return row.as_dict()
 
 
+def precheck_rows(instance_name, requested_host, unfinished):
+    """What a precheck reads, in one transaction: the instance, its host, the requested
+    host (None if none) and the instance's migrations in the ``unfinished`` states."""
+    with _session() as session:
+        row = session.scalar(sa.select(models.Instance).filter_by(name=instance_name))
+        if row is None:
+            raise exception.InstanceNotFound(instance=instance_name)
+        hosts = {}
+        for name in (row.host, requested_host) if requested_host else (row.host,):
+            host = session.scalar(sa.select(models.Host).filter_by(name=name))
+            if host is None:
+                raise exception.HostNotFound(host=name)
+            hosts[name] = host.as_dict()
+        others = session.scalars(sa.select(models.Migration).where(
+            models.Migration.instance == instance_name,
+            models.Migration.state.in_(tuple(unfinished))).order_by(models.Migration.id))
+        return (row.as_dict(), hosts[row.host], hosts.get(requested_host),
+                [m.as_dict() for m in others])
+
+
 def instance_list(host=None):
     with _session() as session:
         query = sa.select(models.Instance).order_by(models.Instance.name)

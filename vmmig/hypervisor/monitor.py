@@ -14,6 +14,8 @@ from vmmig.hypervisor import base
 LOG = logging.getLogger(__name__)
 
 GiB = 1024 ** 3
+#: seconds of job time before a refused timeout action is tried again
+RETRY_AFTER = 1.0
 
 
 def downtime_steps(max_downtime_ms, steps, delay_per_gib, data_bytes):
@@ -45,6 +47,8 @@ class Monitor(object):
         self._best_remaining = None
         self._best_at = 0.0
         self._timed_out = False
+        self._retry_at = 0.0
+        self._pending = None
 
     def run(self):
         while True:
@@ -59,64 +63,81 @@ class Monitor(object):
 
     def _follow(self, stats):
         elapsed = stats.get('time_elapsed', 0) / 1000.0
-        data_total = stats.get('data_total') or stats.get('memory_total') or 0
+        # Early in the job the hypervisor may not know the total yet (libvirt reports 0
+        # until QEMU starts sending): the size of the guest is the floor, else the
+        # completion timeout would fire at the first poll.
+        data_total = max(stats.get('data_total') or stats.get('memory_total') or 0,
+                         self.policy.get('data_bytes') or 0)
         if self._schedule is None:
             self._schedule = downtime_steps(self.policy['max_downtime_ms'],
                                             self.policy['downtime_steps'],
                                             self.policy['downtime_delay'], data_total)
         request = self.requests()
-        if request == 'abort':
-            return self._act('abort', 'aborted on request')
-        if request == 'force-complete':
-            return self._complete('forced to complete on request')
+        if request is None and self._pending and elapsed >= self._pending[1]:
+            request = self._pending[0]
+        if request in ('abort', 'force-complete'):
+            done = (self._act('abort', 'aborted on request') if request == 'abort'
+                    else self._complete('forced to complete on request'))
+            # A request the job refused (it was not under way in the hypervisor yet)
+            # is kept and tried again, not dropped.
+            self._pending = None if done else (request, elapsed + RETRY_AFTER)
+            return
         while self._schedule and elapsed >= self._schedule[0][0]:
             _at, downtime = self._schedule.pop(0)
             self._try(self.job.set_max_downtime, downtime)
             self.actions.append('downtime %d ms at %.1f s' % (downtime, elapsed))
         if self._timed_out or stats.get('postcopy'):
             return
+        if elapsed < self._retry_at:
+            return
         limit = self.policy['completion_timeout'] * max(data_total / GiB, 1.0 / 64)
         if self.policy['completion_timeout'] and elapsed > limit:
-            self._timed_out = True
-            return self._timeout('did not complete within %.0f s' % limit)
-        remaining = stats.get('data_remaining', stats.get('memory_remaining'))
-        if remaining is not None and (self._best_remaining is None
-                                      or remaining < self._best_remaining):
-            self._best_remaining, self._best_at = remaining, elapsed
-        elif (self.policy['progress_timeout']
-              and elapsed - self._best_at > self.policy['progress_timeout']):
-            self._timed_out = True
-            self._timeout('no progress for %.0f s (remaining data not shrinking)'
-                          % (elapsed - self._best_at))
+            why = 'did not complete within %.0f s' % limit
+        else:
+            why = None
+            remaining = stats.get('data_remaining', stats.get('memory_remaining'))
+            if remaining is not None and (self._best_remaining is None
+                                          or remaining < self._best_remaining):
+                self._best_remaining, self._best_at = remaining, elapsed
+            elif (self.policy['progress_timeout']
+                  and elapsed - self._best_at > self.policy['progress_timeout']):
+                why = ('no progress for %.0f s (remaining data not shrinking)'
+                       % (elapsed - self._best_at))
+        if why:
+            self._timed_out = self._timeout(why)
+            if not self._timed_out:
+                # Refused, e.g. post-copy asked for before the hypervisor had really
+                # started the migration: try again shortly rather than never.
+                self._retry_at = elapsed + RETRY_AFTER
 
     def _timeout(self, why):
         action = self.policy['timeout_action']
         if action == 'abort':
-            self._act('abort', why)
-        elif action == 'force_complete_postcopy':
-            self._complete(why)
-        else:
-            self._act('pause_guest', why)
+            return self._act('abort', why)
+        if action == 'force_complete_postcopy':
+            return self._complete(why)
+        return self._act('pause_guest', why)
 
     def _complete(self, why):
         if self.policy.get('post_copy'):
-            self._act('start_postcopy', why)
-        else:
-            self._act('pause_guest', why)
+            return self._act('start_postcopy', why)
+        return self._act('pause_guest', why)
 
     def _act(self, action, why):
         LOG.info('Migration job: %s (%s)', action, why)
         self.actions.append('%s: %s' % (action, why))
-        self._try(getattr(self.job, action))
+        return self._try(getattr(self.job, action))
 
     def _try(self, func, *args):
-        # The job may finish between the poll and the call; that is not an error.
+        """True when done (or moot: the job finished between the poll and the call)."""
         try:
             func(*args)
         except Exception as e:  # noqa: driver errors vary by hypervisor
             if self.job.status == base.JOB_RUNNING:
                 LOG.warning('Migration job control %s failed: %s', func.__name__, e)
                 self.actions.append('%s failed: %s' % (func.__name__, e))
+                return False
+        return True
 
 
 class RateLimited(object):

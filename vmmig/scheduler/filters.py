@@ -40,22 +40,30 @@ class NotOwnHostFilter(BaseHostFilter):
 
 
 class CapacityFilter(BaseHostFilter):
+    def __init__(self):
+        # Read once per request, not once per host: option look-ups are not free.
+        sched = CONF.scheduler
+        self.reserved_ram = sched.reserved_host_memory_mb
+        self.cpu_ratio = sched.cpu_allocation_ratio
+        self.reserved_vcpus = sched.reserved_host_vcpus
+        self.reserved_disk = sched.reserved_host_disk_gb
+
     def reason(self, host, request):
         facts, inst = host['facts'], request['instance']
         problems = []
         free_ram = (facts.get('memory_mb', 0) - facts.get('memory_mb_used', 0)
-                    - CONF.scheduler.reserved_host_memory_mb)
+                    - self.reserved_ram)
         if inst['memory_mb'] > free_ram:
             problems.append('%d MiB RAM free after the %d MiB reserved, %d MiB needed' % (
-                free_ram, CONF.scheduler.reserved_host_memory_mb, inst['memory_mb']))
-        vcpus = (facts.get('vcpus', 0) * CONF.scheduler.cpu_allocation_ratio
-                 - facts.get('vcpus_used', 0) - CONF.scheduler.reserved_host_vcpus)
+                free_ram, self.reserved_ram, inst['memory_mb']))
+        vcpus = (facts.get('vcpus', 0) * self.cpu_ratio
+                 - facts.get('vcpus_used', 0) - self.reserved_vcpus)
         if inst['vcpus'] > vcpus:
             problems.append('%d vCPUs free, %d needed' % (vcpus, inst['vcpus']))
         local_gb = sum(d.get('size_gb', 0) for d in inst.get('disks', [])
                        if d['location'] == 'local')
         free_disk = (facts.get('disk_gb', 0) - facts.get('disk_gb_used', 0)
-                     - CONF.scheduler.reserved_host_disk_gb)
+                     - self.reserved_disk)
         if local_gb > free_disk:
             problems.append('%d GiB local disk free, %d GiB needed' % (free_disk, local_gb))
         if problems:

@@ -171,22 +171,34 @@ class LibvirtDriver(base.HypervisorDriver):
         }
 
     def check_cpu_compatible(self, instance, source_facts):
-        if not instance.get('cpu_xml'):
-            return []
+        reasons = []
+        checked = set()
+        for what, key in (('CPU it runs with', 'cpu_xml'),
+                          ('CPU its definition requires', 'cpu_xml_configured')):
+            cpu_xml = instance.get(key)
+            if not cpu_xml or cpu_xml in checked:
+                continue
+            checked.add(cpu_xml)
+            reason = self._compare_cpu(instance, cpu_xml)
+            if reason:
+                reasons.append('the %s of %s cannot be given by %s: %s'
+                               % (what, instance['name'], self.host, reason))
+        return reasons
+
+    def _compare_cpu(self, instance, cpu_xml):
+        """None when this host's hypervisor can provide ``cpu_xml``, else why not."""
         try:
-            # Against the CPU this host's hypervisor can give the guest (TCG offers less
+            # Against the CPU this host's hypervisor can give a guest (TCG offers less
             # than the silicon, KVM about as much), not against the host CPU itself.
             result = self.conn.compareHypervisorCPU(
                 None, instance.get('arch') or platform.machine(), None,
-                instance.get('virt_type'), instance['cpu_xml'],
+                instance.get('virt_type'), cpu_xml,
                 self.libvirt.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE)
         except self.libvirt.libvirtError as e:
-            return ['the guest CPU of %s cannot run on %s: %s'
-                    % (instance['name'], self.host, e.get_error_message())]
+            return e.get_error_message()
         if result == self.libvirt.VIR_CPU_COMPARE_INCOMPATIBLE:
-            return ['the guest CPU of %s is incompatible with %s'
-                    % (instance['name'], self.host)]
-        return []
+            return 'incompatible'
+        return None
 
     # Shared-storage probe -----------------------------------------------------
 

@@ -67,6 +67,12 @@ def instance_of(dom, shared_path, has_managed_save):
         features = [f.get('name') for f in cpu.findall('feature')
                     if f.get('policy', 'require') in ('require', 'force')]
         cpu_xml = ET.tostring(cpu, encoding='unicode')
+    # The CPU the definition asks for: the live one above is what the hypervisor gave
+    # (TCG quietly drops features it cannot emulate), but the destination keeps the
+    # definition and must be able to start the VM from it.
+    configured = ET.fromstring(inactive_xml).find('cpu')
+    configured_xml = (ET.tostring(configured, encoding='unicode')
+                      if configured is not None else None)
     pci = ['%s:%s:%s.%s' % (a.get('domain', '0x0000')[2:], a.get('bus')[2:],
                             a.get('slot')[2:], a.get('function')[2:])
            for a in root.findall("./devices/hostdev[@type='pci']/source/address")]
@@ -83,6 +89,7 @@ def instance_of(dom, shared_path, has_managed_save):
         'vgpus': mdevs,
         'cpu_features': features,
         'cpu_xml': cpu_xml,
+        'cpu_xml_configured': configured_xml,
         # What compareHypervisorCPU needs to judge the guest CPU as this domain runs it.
         'virt_type': root.get('type'),
         'arch': root.find('./os/type').get('arch') if root.find('./os/type') is not None
