@@ -41,7 +41,14 @@ POSTGRESQL_URL = os.environ.get('VMMIG_TEST_POSTGRESQL',
 # RPC methods that are not part of a migration: the agents' background reports.
 BACKGROUND = frozenset(('heartbeat', 'agent_started'))
 MiB = 1024 * 1024
-POOL = int(os.environ.get('POOL', '5'))
+
+
+def _importable():
+    """vmmig from the environment (installed, or PYTHONPATH), else from this tree."""
+    try:
+        import vmmig  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, ROOT)
 
 
 # -- Counting the RPC messages each process sends ------------------------------
@@ -76,7 +83,7 @@ def _install_rpc_counter(path):
 def role_main(argv):
     """The benchmark's own child processes: a counted conductor, agents, bare server."""
     role, counts_path, rest = argv[0], argv[1], argv[2:]
-    sys.path.insert(0, ROOT)
+    _importable()
     if role == 'bare-server':
         return _bare_server(rest)
     _install_rpc_counter(counts_path)
@@ -276,7 +283,7 @@ class Services(object):
             'DEFAULT': {'transport_url': RABBIT_URL, 'control_exchange': self.exchange,
                         'state_path': workdir, 'embedded': 'false', 'host': 'bench-conductor',
                         'log_file': os.path.join(workdir, 'vmmig.log')},
-            'database': {'connection': database_url, 'max_pool_size': POOL},
+            'database': {'connection': database_url},
             'agent': {'topic': self.exchange + '-agent'},
             # High limits: this measures orchestration, not throttling.
             'conductor': {'topic': self.exchange + '-conductor',
@@ -299,7 +306,7 @@ class Services(object):
     def start(self):
         subprocess.run([sys.executable, '-c', 'import sys; from vmmig.cmd.manage import main; '
                         'main(sys.argv[1:])', '--config-file', self.config_file, 'db', 'sync'],
-                       check=True, capture_output=True, cwd=ROOT)
+                       check=True, capture_output=True, cwd=self.dir)
         self._spawn('conductor', 'conductor', [])
         n = self.args.agent_processes
         for i in range(n):
@@ -472,7 +479,7 @@ def main():
                         help='Keep the work directory (logs) and print its path.')
     args = parser.parse_args()
 
-    sys.path.insert(0, ROOT)
+    _importable()
     from vmmig import config
     from vmmig import rpc
 

@@ -560,6 +560,7 @@ def test_timeout_action_force_complete_postcopy(cloud, heavy):
     rec = cloud.wait_ended(queued['id'])
     cloud.expect(rec, 'completed', dst)
     assert rec['postcopy'], 'not in post-copy: %s\n%s' % (rec, cloud.logs())
+    assert 'switching to post-copy: did not complete within' in rec['reason'], rec
     _assert_arrived(cloud, heavy, rec, dst)
 
 
@@ -572,6 +573,7 @@ def test_timeout_action_pause(cloud, heavy):
     rec = cloud.wait_ended(queued['id'])
     cloud.expect(rec, 'completed', dst)
     assert not rec['postcopy'], rec
+    assert 'pausing the guest: did not complete within' in (rec['reason'] or ''), rec
     _assert_arrived(cloud, heavy, rec, dst)
     cloud.remove(HEAVY_GUEST)
 
@@ -588,6 +590,7 @@ def test_force_complete_by_post_copy(cloud, guests):
     after = guest.offset()
     cloud.expect(rec, 'completed', dst)
     assert rec['postcopy'] and rec['force_complete_requested'], rec
+    assert 'switching to post-copy: forced to complete on request' in rec['reason'], rec
     cloud.assert_only_on(VOLUME, dst)
     guest.assert_memory_intact(after, cloud.dom(VOLUME, dst))
     cloud.wait_reported(VOLUME, dst, 'running')
@@ -697,7 +700,10 @@ def test_evacuation_after_host_death(cloud, guests):
     # The host dies: its agent, its libvirtd and its QEMU, at once and without warning.
     cloud.services.kill('agent-host1')
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the reaper goes when its libvirtd does
     died = time.time()
     deadline = time.monotonic() + 10
     while any(_alive(p) for p in pids):

@@ -26,6 +26,8 @@ CONF = conf.CONF
 
 # Finished jobs kept for job_status, so a conductor that asks late still learns the outcome.
 FINISHED_JOBS_KEPT = 256
+# The longest job_status holds its answer, whatever the caller asks.
+MAX_STATUS_WAIT = 30.0
 
 
 class AgentManager(object):
@@ -36,6 +38,7 @@ class AgentManager(object):
         self.driver = driver
         self.conductor = conductor_rpcapi.ConductorAPI()
         self._jobs = {}
+        self._ended = {}  # migration id -> Event set when its job has ended
         self._finished = collections.OrderedDict()
         self._requests = {}
         self._offers = {}
@@ -110,9 +113,12 @@ class AgentManager(object):
                                         % (migration_id, self.host))
             job = self.driver.live_migrate(instance, dest_info, settings)
             self._jobs[migration_id] = job
+            self._ended[migration_id] = threading.Event()
         thread = threading.Thread(target=self._run_job, name='vmmig-job-%s' % migration_id,
                                   args=(migration_id, instance, job, settings), daemon=True)
         thread.start()
+        LOG.info('Migration %s of %s: job started to %s', migration_id, instance['name'],
+                 dest_info.get('host'))
         return {'status': base.JOB_RUNNING}
 
     def _run_job(self, migration_id, instance, job, settings):
@@ -143,6 +149,9 @@ class AgentManager(object):
             self._finished[migration_id] = outcome
             while len(self._finished) > FINISHED_JOBS_KEPT:
                 self._finished.popitem(last=False)
+            ended = self._ended.pop(migration_id, None)
+        if ended is not None:
+            ended.set()
 
     def _report_progress(self, migration_id, stats):
         try:
@@ -151,7 +160,13 @@ class AgentManager(object):
             LOG.warning('Could not report progress of migration %s', migration_id,
                         exc_info=True)
 
-    def job_status(self, context, migration_id):
+    def job_status(self, context, migration_id, wait=None):
+        """The job's status; with ``wait``, not before it ends or ``wait`` s have passed."""
+        if wait:
+            with self._lock:
+                ended = self._ended.get(migration_id)
+            if ended is not None:
+                ended.wait(min(float(wait), MAX_STATUS_WAIT))
         with self._lock:
             job = self._jobs.get(migration_id)
             if job is not None:

@@ -5,6 +5,8 @@ Every call goes to one named host (``server=host``).
 Version history:
 
 * 1.0 - Initial version.
+* 1.1 - job_status takes ``wait``: the agent answers when the job ends, or after
+  that many seconds (a long poll: the conductor learns of the end at once).
 """
 
 from vmmig import conf
@@ -12,7 +14,7 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.0'
+RPC_API_VERSION = '1.1'
 
 
 class AgentAPI(object):
@@ -85,9 +87,17 @@ class AgentAPI(object):
         """'abort' or 'force-complete' a running job; False when no such job runs there."""
         return self._call(host, 'job_control', migration_id=migration_id, action=action)
 
-    def job_status(self, host, migration_id, timeout=None):
-        """{'status', 'error', 'stats'}; status 'unknown' when the agent has no such job."""
-        return self._call(host, 'job_status', migration_id=migration_id, timeout=timeout)
+    def job_status(self, host, migration_id, timeout=None, wait=None):
+        """{'status', 'error', 'stats'}; status 'unknown' when the agent has no such job.
+
+        ``wait``: seconds the agent may hold the answer while the job runs (1.1); an
+        agent of 1.0 answers at once. ``timeout`` must allow for it.
+        """
+        kwargs = {}
+        if wait and self.client.can_send_version('1.1'):
+            kwargs['wait'] = wait
+        return self._call(host, 'job_status', migration_id=migration_id, timeout=timeout,
+                          **kwargs)
 
     # Volumes ---------------------------------------------------------------------
 

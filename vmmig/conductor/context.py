@@ -21,6 +21,9 @@ from vmmig import exception
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
+#: seconds an agent may hold a job_status answer while the job runs
+STATUS_WAIT = 5.0
+
 
 class MigrationContext(object):
 
@@ -128,10 +131,14 @@ class MigrationContext(object):
         """Poll the source agent's job until it ends; 'unknown' if the agent lost it."""
         interval = CONF.live_migration.monitor_interval
         silent_since = None
+        # A long poll: the agent answers as soon as the job ends, so the end is not
+        # learnt up to an interval late; an agent that cannot wait is polled instead.
+        wait = max(interval, STATUS_WAIT)
         while True:
+            asked = time.monotonic()
             try:
-                status = self.agents.job_status(host, self.id, timeout=max(
-                    5, int(CONF.conductor.rpc_timeout / 4)))
+                status = self.agents.job_status(host, self.id, wait=wait, timeout=int(
+                    wait + max(5, CONF.conductor.rpc_timeout / 4)))
                 silent_since = None
             except messaging.MessagingTimeout:
                 silent_since = silent_since or time.monotonic()
@@ -141,7 +148,7 @@ class MigrationContext(object):
                 continue
             if status['status'] != 'running':
                 return status
-            time.sleep(interval)
+            time.sleep(max(0.0, interval - (time.monotonic() - asked)))
 
     def find(self, host):
         """The instance on ``host``, None if absent, 'unreachable' if the agent is silent."""

@@ -431,7 +431,7 @@ def migration_claim_next(owner, max_total, max_outbound, max_inbound):
     both take the last free slot of a host.
     """
     with _session() as session:
-        lock = session.scalar(sa.select(models.Service).filter_by(name=_DISPATCH_LOCK)
+        lock = session.scalar(sa.select(models.Service.id).filter_by(name=_DISPATCH_LOCK)
                               .with_for_update())
         now = _now()  # under the lock: started_at orders the claims
         if lock is None:
@@ -446,18 +446,20 @@ def migration_claim_next(owner, max_total, max_outbound, max_inbound):
         for source, dest in rows:
             outbound[source] = outbound.get(source, 0) + 1
             inbound[dest] = inbound.get(dest, 0) + 1
-        queued = session.scalars(sa.select(models.Migration)
+        # Only the columns the limits need: the queue may be long, and is read at
+        # every claim.
+        queued = session.execute(sa.select(models.Migration.id, models.Migration.source_host,
+                                           models.Migration.dest_host)
                                  .where(models.Migration.state == states.QUEUED)
                                  .order_by(models.Migration.id)).all()
-        for row in queued:
-            if (outbound.get(row.source_host, 0) < max_outbound
-                    and inbound.get(row.dest_host, 0) < max_inbound):
-                row.state = states.PREPARING
-                row.owner = owner
-                row.started_at = now
-                row.updated_at = now
-                session.flush()
-                return row.as_dict()
+        for migration_id, source, dest in queued:
+            if (outbound.get(source, 0) < max_outbound
+                    and inbound.get(dest, 0) < max_inbound):
+                session.execute(sa.update(models.Migration.__table__)
+                                .where(models.Migration.id == migration_id)
+                                .values(state=states.PREPARING, owner=owner, started_at=now,
+                                        updated_at=now))
+                return session.scalar(_migration_query(migration_id)).as_dict()
         return None
 
 

@@ -113,6 +113,13 @@ class LiveMigration(base.MigrationType):
             if ctx.storage.has_volumes(instance):
                 agents.disconnect_volumes(src, instance)
             agents.cleanup_live_outgoing(src, instance, m)
+            # How it was made to finish, when it did not converge on its own.
+            forced = [a for a in outcome.get('actions') or []
+                      if a.startswith(('pause_guest: ', 'start_postcopy: '))]
+            if forced:
+                figures['reason'] = 'completed after %s' % forced[-1].replace(
+                    'pause_guest', 'pausing the guest').replace(
+                    'start_postcopy', 'switching to post-copy')
             return ctx.complete(moved, **figures)
         if status == hv.JOB_POSTCOPY_FAILED:
             ctx.forget_rollback()
