@@ -18,6 +18,7 @@ Needs root, RabbitMQ, and the packages of ``tools/virt/vmmig-virt-env install``.
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -52,21 +53,44 @@ def raw_migrate(libvirt, conns, src, dst):
 
 
 def vmmig_migrate(api, engine, dst):
-    """migrate_server to completed, as a client sees it; (wall s, downtime ms)."""
+    """migrate_server to completed, as a client sees it; (wall s, downtime ms, record)."""
+    asked = time.time()
     t0 = time.monotonic()
     record = api.migrate_server(NAME, 'live', host=dst)
-    query = sa.text('SELECT state, downtime_ms, reason FROM migrations WHERE id = :i')
+    query = sa.text('SELECT * FROM migrations WHERE id = :i')
     while True:
         with engine.connect() as conn:
-            row = conn.execute(query, {'i': record['id']}).one()
-        if row.state in tl.TERMINAL:
+            row = conn.execute(query, {'i': record['id']}).mappings().one()
+        if row['state'] in tl.TERMINAL:
             break
         time.sleep(0.01)
     wall = time.monotonic() - t0
-    if row.state != 'completed':
-        raise SystemExit('vmmig migration %s ended %s: %s' % (record['id'], row.state,
-                                                               row.reason))
-    return wall, row.downtime_ms
+    if row['state'] != 'completed':
+        raise SystemExit('vmmig migration %s ended %s: %s'
+                         % (record['id'], row['state'], row['reason']))
+    return wall, row['downtime_ms'], dict(row, asked_at=asked)
+
+
+def _log_time(log, migration_id, what):
+    """The time of the agent's log line 'Migration <id> of ...: job <what>'."""
+    import datetime
+    m = re.search(r'^(\S+ \S+) .*Migration %d of \S+: job %s' % (migration_id, what), log,
+                  re.M)
+    return datetime.datetime.strptime(m.group(1), '%Y-%m-%d %H:%M:%S.%f').timestamp() \
+        if m else None
+
+
+def breakdown(services, record):
+    """Where the time of one vmmig migration went (ms), from the record and the agent log."""
+    log = services.log('agent-' + record['source_host'])
+    started = _log_time(log, record['id'], 'started')
+    ended = _log_time(log, record['id'], 'completed')
+    if started is None or ended is None:
+        return ''
+    return ('checks+record %.0f, dispatch+prepare+start %.0f, job %.0f, finish+cleanup %.0f'
+            % tuple(1000 * x for x in (record['created_at'] - record['asked_at'],
+                                       started - record['created_at'], ended - started,
+                                       record['finished_at'] - ended)))
 
 
 def wait_reported(engine, host, timeout=30):
@@ -145,10 +169,12 @@ def main():
                 dst = 'host2' if host == 'host1' else 'host1'
                 if how == 'raw':
                     wall, downtime = raw_migrate(libvirt, conns, host, dst)
+                    where = ''
                 else:
-                    wall, downtime = vmmig_migrate(api, engine, dst)
-                print('pair %d %-5s %s -> %s  wall %.2f s  downtime %s ms'
-                      % (pair, how, host, dst, wall, downtime), flush=True)
+                    wall, downtime, record = vmmig_migrate(api, engine, dst)
+                    where = breakdown(services, record)
+                print('pair %d %-5s %s -> %s  wall %.2f s  downtime %s ms  %s'
+                      % (pair, how, host, dst, wall, downtime, where), flush=True)
                 runs[how].append((wall, downtime))
                 host = dst
                 wait_reported(engine, host)

@@ -83,6 +83,8 @@ def _install_rpc_counter(path):
 def role_main(argv):
     """The benchmark's own child processes: a counted conductor, agents, bare server."""
     role, counts_path, rest = argv[0], argv[1], argv[2:]
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: die with the benchmark
     _importable()
     if role == 'bare-server':
         return _bare_server(rest)

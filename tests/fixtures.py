@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from vmmig import conf
 from vmmig import config
 from vmmig.db import api as db
-from vmmig.db import schema
 from vmmig import embedded
 from vmmig import rpc
 
@@ -68,7 +67,7 @@ class ConfFixture(fixtures.Fixture):
 
 
 class DatabaseFixture(fixtures.Fixture):
-    """A fresh, empty database on ``backend``, with the schema synced; dropped after."""
+    """A fresh, empty database on ``backend`` (the services sync the schema); dropped after."""
 
     def __init__(self, backend):
         self.backend = backend
@@ -190,7 +189,10 @@ class ServiceProcesses(fixtures.Fixture):
 
     def _argv(self, module, args):
         # sys.exit(main()), as the console scripts do: the CLI's exit code is its answer.
-        return [sys.executable, '-c', 'import sys; from %s import main; '
+        # PR_SET_PDEATHSIG: a test run that is killed takes its services with it, instead
+        # of leaving them to load the machine (and the broker) for the next runs.
+        return [sys.executable, '-c', 'import ctypes, signal, sys; '
+                'ctypes.CDLL(None).prctl(1, signal.SIGTERM); from %s import main; '
                 'sys.exit(main(sys.argv[1:]))' % module,
                 '--config-file', self.config_file] + list(args)
 

@@ -51,6 +51,8 @@ class Monitor(object):
         self._pending = None
 
     def run(self):
+        # The schedule's first (lowest) downtime holds from the start, not after a poll.
+        self._follow({})
         while True:
             done = self.job.wait(self.interval)
             stats = self.job.stats()

@@ -261,7 +261,7 @@ class LibvirtDriver(base.HypervisorDriver):
         params[lv.VIR_MIGRATE_PARAM_PERSIST_XML] = persist_xml
         self.completed.forget(instance['name'])
         return migration.LibvirtJob(self.libvirt, dom, dest_info['peer_uri'], flags, params,
-                                    settings['max_downtime_ms'], self.completed)
+                                    self.completed)
 
     def finish_live_incoming(self, instance, migration_record):
         dom = self._domain(instance['name'])

@@ -48,7 +48,8 @@ def flags_and_params(libvirt, dest_info, settings, dest_xml, local_disks):
 
 class LibvirtJob(base.MigrationJob):
 
-    def __init__(self, libvirt, dom, peer_uri, flags, params, max_downtime_ms, completed_stats):
+    def __init__(self, libvirt, dom, peer_uri, flags, params, completed_stats):
+        """Starts the migration; the allowed downtime is the monitor's to set."""
         self._libvirt = libvirt
         self._dom = dom
         self._completed_stats = completed_stats  # filled by the JOB_COMPLETED event
@@ -59,10 +60,6 @@ class LibvirtJob(base.MigrationJob):
         self._last = {}
         self._final = None
         self._lock = threading.Lock()
-        try:
-            dom.migrateSetMaxDowntime(max_downtime_ms, 0)
-        except libvirt.libvirtError as e:
-            LOG.warning('Could not set the max downtime of %s: %s', dom.name(), e)
         self._thread = threading.Thread(target=self._migrate, args=(peer_uri, params, flags),
                                         name='vmmig-libvirt-%s' % dom.name(), daemon=True)
         self._thread.start()
