@@ -53,5 +53,5 @@ def get_server(topic, server, endpoints):
 
 def get_notifier(publisher_id):
     init()
-    return messaging.Notifier(_NOTIFICATION_TRANSPORT, publisher_id=publisher_id,
-                              topics=['notifications'])
+    # Topics from [oslo_messaging_notifications] topics (default: notifications).
+    return messaging.Notifier(_NOTIFICATION_TRANSPORT, publisher_id=publisher_id)
