@@ -20,11 +20,12 @@ class DemoConductor(FakeConductor):
                        hold_reason=None, requested_by=None):
         if instance == 'gpu-1':
             self._log('migrate_server', instance)
-            raise exception.PrecheckFailed(instance=instance, reasons=['PCI passthrough 0000:3b:00.0'])
+            raise exception.PrecheckFailed(instance=instance,
+                                           reasons=['PCI passthrough 0000:3b:00.0'])
         if host == 'sim-d':
             self._log('migrate_server', instance)
-            raise exception.PrecheckFailed(instance=instance, reasons=['cluster of sim-d is c2',
-                                                      'no shared storage'])
+            raise exception.PrecheckFailed(instance=instance,
+                                           reasons=['cluster of sim-d is c2', 'no shared storage'])
         return super().migrate_server(instance, migration_type, host, options,
                                       hold_reason, requested_by)
 
