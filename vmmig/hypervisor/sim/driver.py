@@ -260,16 +260,20 @@ class SimDriver(base.HypervisorDriver):
 
     def prepare_live_incoming(self, instance, migration):
         with self._lock:
-            if instance['name'] in self._instances:
-                raise exception.HypervisorError(
-                    host=self.host, reason='%s is already defined here' % instance['name'])
-            self._check_volumes_connected(instance)
-            inst = self._incoming_copy(instance)
+            inst = self._arrival(instance)
             inst['incoming'] = True
             inst['power_state'] = 'paused'
             self._instances[inst['name']] = inst
             self._save()
         return {'host': self.host, 'link_bandwidth': self.host_facts()['link_bandwidth']}
+
+    def _arrival(self, instance):
+        """The copy a VM arriving here gets; refused if one is here already (never two)."""
+        if instance['name'] in self._instances:
+            raise exception.HypervisorError(
+                host=self.host, reason='%s is already defined here' % instance['name'])
+        self._check_volumes_connected(instance)
+        return self._incoming_copy(instance)
 
     def _incoming_copy(self, instance):
         inst = {k: copy.deepcopy(v) for k, v in instance.items()
@@ -454,11 +458,7 @@ class SimDriver(base.HypervisorDriver):
 
     def cold_define(self, instance, files):
         with self._lock:
-            if instance['name'] in self._instances:
-                raise exception.HypervisorError(
-                    host=self.host, reason='%s is already defined here' % instance['name'])
-            self._check_volumes_connected(instance)
-            inst = self._incoming_copy(instance)
+            inst = self._arrival(instance)
             paths = self.cold_import_paths(instance, files)
             for f in files:
                 if not os.path.exists(paths[f['id']]):
@@ -481,11 +481,7 @@ class SimDriver(base.HypervisorDriver):
 
     def rebuild(self, instance):
         with self._lock:
-            if instance['name'] in self._instances:
-                raise exception.HypervisorError(
-                    host=self.host, reason='%s is already defined here' % instance['name'])
-            self._check_volumes_connected(instance)
-            inst = self._incoming_copy(instance)
+            inst = self._arrival(instance)
             inst['power_state'] = 'running'
             self._instances[inst['name']] = inst
             self._save()
