@@ -57,10 +57,6 @@ class Dispatcher(object):
     def wake(self):
         self._wake.set()
 
-    def busy(self):
-        with self._lock:
-            return bool(self._running)
-
     def _loop(self):
         while not self._stop.is_set():
             try:
