@@ -1,5 +1,6 @@
 """Fixtures shared by the unit and functional tests: config, databases, services."""
 
+import glob
 import json
 import os
 import signal
@@ -97,6 +98,23 @@ class DatabaseFixture(fixtures.Fixture):
             else:
                 conn.exec_driver_sql('DROP DATABASE IF EXISTS %s' % name)
         admin.dispose()
+
+
+def sim_host_views(state_path):
+    """{host: {instance name: spec}} from every simulated host's state file."""
+    views = {}
+    for path in glob.glob(os.path.join(state_path, 'sim', 'hosts', '*.json')):
+        with open(path) as f:
+            data = json.load(f)
+        views[data['host']] = data['instances']
+    return views
+
+
+def sim_places(state_path, name):
+    """Hosts defining ``name``, an incoming copy marked '+incoming' (a VM on two hosts shows)."""
+    return sorted(host + ('+incoming' if inst.get('incoming') else '')
+                  for host, insts in sim_host_views(state_path).items()
+                  for iname, inst in insts.items() if iname == name)
 
 
 def write_cluster(path, data):

@@ -8,9 +8,6 @@ exactly one host, which is the one its record names.
 
 import collections
 from concurrent import futures
-import glob
-import json
-import os
 import re
 import time
 
@@ -87,20 +84,11 @@ def cloud(database):
 # What the hosts hold ----------------------------------------------------------
 
 def host_views(services):
-    """{host: {instance: spec}} from every simulated host's state file."""
-    views = {}
-    for path in glob.glob(os.path.join(services.dir, 'sim', 'hosts', '*.json')):
-        with open(path) as f:
-            data = json.load(f)
-        views[data['host']] = data['instances']
-    return views
+    return vfix.sim_host_views(services.dir)
 
 
 def places(services, name):
-    """Hosts defining ``name``; an incoming copy is marked so."""
-    return sorted(host + ('+incoming' if inst.get('incoming') else '')
-                  for host, insts in host_views(services).items()
-                  for iname, inst in insts.items() if iname == name)
+    return vfix.sim_places(services.dir, name)
 
 
 def assert_each_vm_in_one_place(services, records):

@@ -1,6 +1,5 @@
 """Clusters written per test, the services that run them, and views of the hosts."""
 
-import glob
 import json
 import os
 import time
@@ -143,18 +142,11 @@ class Cloud(object):
 
     def host_states(self):
         """{host: {instance name: instance}} from the simulator's state files."""
-        out = {}
-        for path in glob.glob(os.path.join(self.state_path, 'sim', 'hosts', '*.json')):
-            with open(path) as f:
-                data = json.load(f)
-            out[data['host']] = data['instances']
-        return out
+        return vfix.sim_host_views(self.state_path)
 
     def hosts_of(self, name):
         """Hosts where ``name`` is defined (incoming copies included, marked '+incoming')."""
-        return sorted(host + ('+incoming' if inst.get('incoming') else '')
-                      for host, insts in self.host_states().items()
-                      for iname, inst in insts.items() if iname == name)
+        return vfix.sim_places(self.state_path, name)
 
     def volumes(self, host):
         """{volume: instance} connected to ``host``, from its state file."""
