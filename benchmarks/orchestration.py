@@ -155,13 +155,7 @@ def bare_loop(calls, concurrency, payload):
                     left[0] -= 1
                 client.call({}, 'step', payload=payload)
 
-        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-        started = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.monotonic() - started
+        wall = _run_in_threads(worker, concurrency)
         transport.cleanup()
         return wall
     finally:
@@ -206,6 +200,17 @@ def drop_database(admin, name):
     with admin.connect() as conn:
         conn.exec_driver_sql('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
     admin.dispose()
+
+
+def _run_in_threads(target, count):
+    """Run ``target`` in ``count`` threads at once; return the wall time until all end."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - started
 
 
 def _remove_broker_objects(queues, exchanges):
@@ -441,13 +446,7 @@ def drive(services, args):
                 requests.append(answered - asked)
                 outcomes[state] += 1
 
-    threads = [threading.Thread(target=submitter) for _ in range(args.concurrency)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.monotonic() - started
+    wall = _run_in_threads(submitter, args.concurrency)
     ends.stop()
     return wall, latencies, requests, outcomes, refused
 
