@@ -37,6 +37,14 @@ def load_class(namespace, name, option, enabled=None):
     if enabled is not None and name not in enabled:
         raise exception.DriverNotFound(option=option, name=name, what='enabled',
                                        choices=', '.join(enabled))
+    return _driver_class(namespace, name)
+
+
+@functools.lru_cache(maxsize=None)
+def _driver_class(namespace, name):
+    # Once per name and process: the conductor looks up a dozen plugins (filters,
+    # weighers, the type and the storage mode) for every request. Which names are
+    # allowed is checked before, at every call, since that depends on the options.
     manager = sd_driver.DriverManager(namespace, name, invoke_on_load=False,
                                       on_load_failure_callback=_reraise)
     return manager.driver

@@ -43,6 +43,9 @@ class AgentManager(object):
         self._requests = {}
         self._offers = {}
         self._lock = threading.Lock()
+        # (facts, instances) of the last full report, and when it was sent
+        self._reported = None
+        self._reported_at = 0.0
 
     # Life cycle --------------------------------------------------------------
 
@@ -69,7 +72,18 @@ class AgentManager(object):
         return evacuated
 
     def heartbeat(self):
-        self.conductor.heartbeat(**self.snapshot())
+        """A full report when the host changed (or now and then), else a light one.
+
+        The full report makes the conductor compare every instance of the host; with
+        a hundred hosts that is most of what an idle conductor does.
+        """
+        snapshot = self.snapshot()
+        seen = (snapshot['facts'], snapshot['instances'])
+        due = time.monotonic() - self._reported_at >= CONF.agent.full_report_interval
+        full = self.conductor.heartbeat(changed=seen != self._reported or due, **snapshot)
+        if full:
+            self._reported, self._reported_at = seen, time.monotonic()
+        return full
 
     # Inventory and checks ------------------------------------------------------
 

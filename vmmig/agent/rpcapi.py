@@ -26,6 +26,9 @@ class AgentAPI(object):
         cctxt = self.client.prepare(server=host, timeout=timeout or CONF.conductor.rpc_timeout)
         return cctxt.call({}, method, **kwargs)
 
+    def _cast(self, host, method, **kwargs):
+        self.client.prepare(server=host).cast({}, method, **kwargs)
+
     def _long_call(self, host, method, **kwargs):
         return self._call(host, method, timeout=CONF.conductor.migration_call_timeout, **kwargs)
 
@@ -55,7 +58,9 @@ class AgentAPI(object):
         return self._call(host, 'check_storage_probe', token=token)
 
     def remove_storage_probe(self, host, token):
-        return self._call(host, 'remove_storage_probe', token=token)
+        """A cast: nobody waits for a probe file to go (an agent that missed it leaves
+        one small file behind, which its next probe does not look at)."""
+        self._cast(host, 'remove_storage_probe', token=token)
 
     # Live migration ------------------------------------------------------------
 

@@ -69,6 +69,14 @@ class MigrationContext(object):
             raise exception.MigrationCancelled(migration=self.id,
                                                reason=record['reason'] or 'aborted on request')
 
+    def start_running(self, **values):
+        """preparing -> running, unless an operator asked to abort meanwhile: then
+        MigrationCancelled (one guarded update checks both)."""
+        self.migration = db.migration_transition(
+            self.id, states.PREPARING, states.RUNNING, owner=self.migration['owner'],
+            unless_abort=True, **values)
+        return self.migration
+
     # Undo ------------------------------------------------------------------
 
     def on_rollback(self, description, func, *args, **kwargs):
@@ -93,8 +101,10 @@ class MigrationContext(object):
 
     def complete(self, instance, **values):
         dest = self.migration['dest_host']
-        db.instance_moved(self.migration['instance'], dest, instance)
-        self.transition(states.COMPLETED, vm_location=dest, **values)
+        expected = [s for s in states.sources_of(states.COMPLETED) if s in states.ACTIVE]
+        self.migration = db.migration_complete(
+            self.id, expected, self.migration['owner'], self.migration['instance'], dest,
+            instance, vm_location=dest, **values)
         self.notify('end')
 
     def end_unmoved(self, target, reason):

@@ -38,6 +38,9 @@ class Dispatcher(object):
         self._thread = None
         self._started = time.monotonic()
         self._housekept = None
+        # Queued migrations the last claim left for lack of a slot: a migration that
+        # ends may free one. With none, an end needs no look at the queue.
+        self._waiting = 0
 
     def start(self):
         self._started = time.monotonic()
@@ -92,15 +95,31 @@ class Dispatcher(object):
         with self._lock:
             return CONF.conductor.worker_threads - len(self._running)
 
-    def dispatch(self):
+    def limits(self):
         c = CONF.conductor
-        while self._free_workers() > 0 and not self._stop.is_set():
-            migration = db.migration_claim_next(self.name, c.max_concurrent_migrations,
-                                                c.max_outbound_per_host,
-                                                c.max_inbound_per_host)
-            if migration is None:
+        return db.Limits(self.name, c.max_concurrent_migrations, c.max_outbound_per_host,
+                         c.max_inbound_per_host)
+
+    def claim_on_create(self):
+        """Limits with which a new record may be claimed at once, None with no free
+        worker (it is queued then, and claimed by the loop)."""
+        return self.limits() if self._free_workers() > 0 else None
+
+    def dispatch(self):
+        limits = self.limits()
+        while not self._stop.is_set():
+            free = self._free_workers()
+            if free <= 0:
                 return
-            self._submit(self._execute, migration)
+            claimed, self._waiting = db.migration_claim(limits, free)
+            for migration in claimed:
+                self._submit(self._execute, migration)
+            if len(claimed) < free:
+                return
+
+    def run_claimed(self, migration, plan):
+        """Run a migration claimed when it was recorded, with the plan just checked."""
+        self._submit(self._execute, migration, plan)
 
     def adopt(self):
         alive = {s['name'] for s in db.service_list('conductor')
@@ -118,23 +137,26 @@ class Dispatcher(object):
                 migration['owner'] = self.name
                 self._submit(self._recover, migration)
 
-    def _submit(self, func, migration):
+    def _submit(self, func, migration, *args):
         with self._lock:
             self._running.add(migration['id'])
-        future = self._pool.submit(func, migration)
+        future = self._pool.submit(func, migration, *args)
         future.add_done_callback(lambda _f: self._done(migration['id']))
 
     def _done(self, migration_id):
         with self._lock:
             self._running.discard(migration_id)
-        self._wake.set()
+        if self._waiting:
+            self._wake.set()
 
     def _context(self, migration):
         storage = plugins.load_class(plugins.STORAGE, migration['storage_mode'],
                                      'storage mode of migration %s' % migration['id'])()
         return context.MigrationContext(migration, storage, self.notifier, self.agents)
 
-    def _execute(self, migration):
+    def _execute(self, migration, plan=None):
+        """``plan``: the checks made when the request was recorded and claimed in one go;
+        without it (a migration that waited in the queue) they are made again."""
         ctx = self._context(migration)
         mtype = plugins.load_class(plugins.MIGRATION, migration['migration_type'],
                                    'type of migration %s' % migration['id'])()
@@ -143,11 +165,12 @@ class Dispatcher(object):
                  migration['dest_host'])
         ctx.notify('start')
         try:
-            # The world may have changed while it was queued or held.
-            plan = prechecks.plan(self.agents, migration['instance'],
-                                  migration['migration_type'], migration['dest_host'],
-                                  migration['options'], exclude_migration=migration['id'],
-                                  ask_hosts=not _hosts_checked_lately(migration))
+            if plan is None:
+                # The world may have changed while it was queued or held.
+                plan = prechecks.plan(self.agents, migration['instance'],
+                                      migration['migration_type'], migration['dest_host'],
+                                      migration['options'], exclude_migration=migration['id'],
+                                      ask_hosts=not _hosts_checked_lately(migration))
             if plan.migration_type.source_must_be_up:
                 ctx.checked_instance = plan.instance
             mtype.execute(ctx)

@@ -60,11 +60,18 @@ class ConductorManager(object):
                       options=plan.options)
         if hold_reason:
             values.update(state=states.HELD, hold_reason=hold_reason, held_by=requested_by)
-        migration = db.migration_create(values)
+        # Checked a moment ago: a migration that needs no wait in the queue starts with
+        # this plan; one that waits is checked again when it is claimed.
+        migration = db.migration_create(values, unfinished=prechecks.UNFINISHED,
+                                        claim=self.dispatcher.claim_on_create())
         LOG.info('Migration %s: %s of %s from %s to %s %s', migration['id'],
                  migration['migration_type'], migration['instance'], migration['source_host'],
-                 migration['dest_host'], 'held: ' + hold_reason if hold_reason else 'queued')
-        self.dispatcher.wake()
+                 migration['dest_host'], 'held: ' + hold_reason if hold_reason else
+                 migration['state'])
+        if migration['state'] == states.PREPARING:
+            self.dispatcher.run_claimed(migration, plan)
+        elif migration['state'] == states.QUEUED:
+            self.dispatcher.wake()
         return migration
 
     @messaging.expected_exceptions(exception.VmmigException)
@@ -172,7 +179,13 @@ class ConductorManager(object):
 
     # From the agents ------------------------------------------------------------
 
-    def heartbeat(self, context, host, facts, instances, reported_at):
+    def heartbeat(self, context, host, reported_at, facts=None, instances=None):
+        if facts is None:
+            # Nothing changed on the host: only its liveness is news (1.1).
+            if not db.host_alive(host):
+                LOG.warning('Heartbeat of unknown host %s: its next full report will '
+                            'register it', host)
+            return
         db.host_heartbeat(host, facts)
         db.instances_report(host, instances, reported_at)
 

@@ -14,12 +14,15 @@ from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
 from vmmig import plugins
+from vmmig.scheduler import host_cache
 from vmmig.scheduler import host_manager
 from vmmig.storage import base as storage_base
 
 LOG = logging.getLogger(__name__)
 
 UNFINISHED = (states.QUEUED, states.HELD) + tuple(states.ACTIVE)
+
+_HOSTS = host_cache.HostCache()
 
 
 @dataclasses.dataclass
@@ -58,7 +61,7 @@ def plan(agents, instance_name, migration_type, requested_host=None, options=Non
     if dest_host:
         candidates = [dest_host]
     else:
-        candidates = [h for h in db.host_list() if h['name'] != source['name']]
+        candidates = [h for h in _HOSTS.hosts() if h['name'] != source['name']]
     dest = None
     eligible, verdicts = manager.rank(candidates, request) if storage else ([], [])
     for host in eligible:

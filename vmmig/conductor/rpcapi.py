@@ -6,6 +6,8 @@ Version history:
   migration_get, migration_abort, migration_hold, migration_resume,
   migration_force_complete, host_list, host_eligible, heartbeat,
   migration_progress, agent_started.
+* 1.1 - heartbeat: ``facts`` and ``instances`` may be left out (a liveness-only
+  heartbeat of an agent whose host has not changed since its last report).
 """
 
 from vmmig import conf
@@ -13,7 +15,7 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.0'
+RPC_API_VERSION = '1.1'
 
 
 class ConductorAPI(object):
@@ -70,9 +72,19 @@ class ConductorAPI(object):
 
     # From the agents ---------------------------------------------------------
 
-    def heartbeat(self, host, facts, instances, reported_at):
+    def heartbeat(self, host, facts, instances, reported_at, changed=True):
+        """Report the host; True when the report was a full one.
+
+        With ``changed=False`` (nothing changed since the last full report) a 1.1
+        conductor gets only the host and the time: alive.
+        """
+        if not changed and self.client.can_send_version('1.1'):
+            cctxt = self.client.prepare(version='1.1')
+            cctxt.cast({}, 'heartbeat', host=host, reported_at=reported_at)
+            return False
         self._cast('heartbeat', host=host, facts=facts, instances=instances,
                    reported_at=reported_at)
+        return True
 
     def migration_progress(self, migration_id, stats):
         self._cast('migration_progress', migration_id=migration_id, stats=stats)

@@ -118,12 +118,27 @@ def host_heartbeat(name, facts, now=None):
         if host is None:
             host = models.Host(name=name, created_at=now, maintenance=False)
             session.add(host)
+        # updated_at is the time of the last change, which the scheduler's cache of
+        # hosts follows: a heartbeat that changes nothing leaves it alone.
+        if host.facts != facts or host.state != 'up' or host.updated_at is None:
+            host.updated_at = now
         host.facts = facts
         host.state = 'up'
         host.last_heartbeat = now
-        host.updated_at = now
         session.flush()
         return host.as_dict()
+
+
+@retry_on_deadlock
+def host_alive(name, now=None):
+    """A liveness-only heartbeat: False when no such host is recorded."""
+    now = now or _now()
+    table = models.Host.__table__
+    with _session() as session:
+        result = session.execute(sa.update(table).where(table.c.name == name).values(
+            last_heartbeat=now, state='up',
+            updated_at=sa.case((table.c.state != 'up', now), else_=table.c.updated_at)))
+        return result.rowcount == 1
 
 
 def host_get(name):
@@ -134,11 +149,21 @@ def host_get(name):
         return host.as_dict()
 
 
-def host_list():
-    # Rows, not ORM objects: the scheduler reads every host for every request.
+def host_list(names=None):
+    """Every host, or those of ``names``, by name."""
+    table = models.Host.__table__
+    query = sa.select(table).order_by(table.c.name)
+    if names is not None:
+        query = query.where(table.c.name.in_(list(names)))
     with _session() as session:
-        return [dict(h) for h in session.execute(
-            sa.select(models.Host.__table__).order_by(models.Host.name)).mappings()]
+        return [dict(h) for h in session.execute(query).mappings()]
+
+
+def host_versions():
+    """{host name: updated_at}: what changed since a cache of hosts was filled."""
+    table = models.Host.__table__
+    with _session() as session:
+        return dict(session.execute(sa.select(table.c.name, table.c.updated_at)).all())
 
 
 @retry_on_deadlock
@@ -214,12 +239,17 @@ def _fill_instance(row, host, spec, now):
 def instance_moved(name, host, spec, now=None):
     """The conductor's word once a migration has put the instance on ``host``."""
     with _session() as session:
-        row = session.scalar(sa.select(models.Instance).filter_by(name=name))
-        if row is None:
-            row = models.Instance(name=name)
-            session.add(row)
-        _fill_instance(row, host, spec, now or _now())
-        return row.as_dict()
+        return _instance_moved(session, name, host, spec, now or _now())
+
+
+def _instance_moved(session, name, host, spec, now):
+    row = session.scalar(sa.select(models.Instance).filter_by(name=name))
+    if row is None:
+        row = models.Instance(name=name)
+        session.add(row)
+    _fill_instance(row, host, spec, now)
+    session.flush()
+    return row.as_dict()
 
 
 def instance_get(name):
@@ -260,8 +290,54 @@ def instance_list(host=None):
 
 # Migrations -------------------------------------------------------------
 
-def migration_create(values):
-    now = _now()
+_MIGRATIONS = models.Migration.__table__
+
+
+def _migration_where(ident):
+    if isinstance(ident, str) and not ident.isdigit():
+        return _MIGRATIONS.c.uuid == ident
+    return _MIGRATIONS.c.id == int(ident)
+
+
+def _migration_row(session, ident):
+    # Core, not ORM: the conductor reads records on every step of every migration,
+    # and a row as a dict is all it wants.
+    row = session.execute(sa.select(_MIGRATIONS).where(_migration_where(ident))
+                          ).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _lock_dispatch(session):
+    """Take the row lock that orders every claim and every new record."""
+    lock = session.scalar(sa.select(models.Service.id).filter_by(name=_DISPATCH_LOCK)
+                          .with_for_update())
+    if lock is None:
+        session.add(models.Service(name=_DISPATCH_LOCK, kind='lock', last_seen=_now()))
+        session.flush()
+
+
+def _active_counts(session):
+    """Active migrations out of and into each host, and in total."""
+    rows = session.execute(sa.select(_MIGRATIONS.c.source_host, _MIGRATIONS.c.dest_host)
+                           .where(_MIGRATIONS.c.state.in_(tuple(states.ACTIVE)))).all()
+    outbound, inbound = {}, {}
+    for source, dest in rows:
+        outbound[source] = outbound.get(source, 0) + 1
+        if dest:
+            inbound[dest] = inbound.get(dest, 0) + 1
+    return outbound, inbound, len(rows)
+
+
+@retry_on_deadlock
+def migration_create(values, unfinished=(), claim=None):
+    """Record a new migration; refused while the instance has one in ``unfinished``.
+
+    The check and the insert happen under the dispatch lock, so two requests for
+    one VM at the same moment cannot both be recorded. With ``claim`` (a
+    ``Limits``), the migration is created already claimed by ``claim.owner``
+    (preparing) when nothing is queued before it and the limits allow; else it
+    is queued, and ``claimed`` in the answer says which.
+    """
     values = dict(values)
     values.setdefault('uuid', str(uuidlib.uuid4()))
     values.setdefault('state', states.QUEUED)
@@ -269,83 +345,119 @@ def migration_create(values):
     values.setdefault('abort_requested', False)
     values.setdefault('force_complete_requested', False)
     values.setdefault('postcopy', False)
-    values['created_at'] = now
-    values['updated_at'] = now
     with _session() as session:
-        row = models.Migration(**values)
-        session.add(row)
-        session.flush()
-        return row.as_dict()
-
-
-def _migration_query(ident):
-    column = models.Migration.uuid if isinstance(ident, str) and not ident.isdigit() \
-        else models.Migration.id
-    return sa.select(models.Migration).where(column == (
-        int(ident) if column is models.Migration.id else ident))
+        _lock_dispatch(session)
+        now = _now()  # under the lock: created_at orders the queue
+        if unfinished:
+            other = session.execute(sa.select(_MIGRATIONS.c.id, _MIGRATIONS.c.state).where(
+                _MIGRATIONS.c.instance == values['instance'],
+                _MIGRATIONS.c.state.in_(tuple(unfinished))).limit(1)).first()
+            if other is not None:
+                raise exception.PrecheckFailed(instance=values['instance'], reasons=[
+                    'it already has migration %s, which is %s' % (other.id, other.state)])
+        values['created_at'] = values['updated_at'] = now
+        if claim is not None and values['state'] == states.QUEUED:
+            queued = session.execute(sa.select(_MIGRATIONS.c.id).where(
+                _MIGRATIONS.c.state == states.QUEUED).limit(1)).first()
+            outbound, inbound, total = _active_counts(session)
+            if queued is None and claim.allows(outbound, inbound, total,
+                                               values['source_host'], values['dest_host']):
+                values.update(state=states.PREPARING, owner=claim.owner, started_at=now)
+        migration_id = session.execute(sa.insert(_MIGRATIONS).values(**values)
+                                       ).inserted_primary_key[0]
+        return dict(values, id=migration_id, **{
+            c.name: None for c in _MIGRATIONS.c if c.name not in values and c.name != 'id'})
 
 
 def migration_get(ident):
     with _session() as session:
-        row = session.scalar(_migration_query(ident))
+        row = _migration_row(session, ident)
         if row is None:
             raise exception.MigrationNotFound(migration=ident)
-        return row.as_dict()
+        return row
 
 
 def migration_list(state=None, instance=None, host=None, owner=None, limit=None):
     with _session() as session:
-        query = sa.select(models.Migration).order_by(models.Migration.id)
+        query = sa.select(_MIGRATIONS).order_by(_MIGRATIONS.c.id)
         if state:
             states_ = [state] if isinstance(state, str) else list(state)
-            query = query.where(models.Migration.state.in_(states_))
+            query = query.where(_MIGRATIONS.c.state.in_(states_))
         if instance:
-            query = query.filter_by(instance=instance)
+            query = query.where(_MIGRATIONS.c.instance == instance)
         if host:
-            query = query.where(sa.or_(models.Migration.source_host == host,
-                                       models.Migration.dest_host == host))
+            query = query.where(sa.or_(_MIGRATIONS.c.source_host == host,
+                                       _MIGRATIONS.c.dest_host == host))
         if owner:
-            query = query.filter_by(owner=owner)
+            query = query.where(_MIGRATIONS.c.owner == owner)
         if limit:
             query = query.limit(limit)
-        return [m.as_dict() for m in session.scalars(query)]
+        return [dict(m) for m in session.execute(query).mappings()]
 
 
-@retry_on_deadlock
-def migration_transition(migration_id, expected, target, owner=None, **values):
-    """Move a migration from one of ``expected`` to ``target``, or raise StateConflict.
-
-    With ``owner``, only while that conductor still owns the migration.
-    """
+def _transition(session, migration_id, expected, target, owner, unless_abort, values):
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
     for source in expected:
         if not states.allowed(source, target):
             raise ValueError('transition %s -> %s is not in the table' % (source, target))
+    # Stamped once the transaction holds its lock (SQLite's BEGIN IMMEDIATE may
+    # wait), so that the times of two transitions are in the order they happened.
+    session.connection()
+    now = _now()
+    values['state'] = target
+    values['updated_at'] = now
+    if target in states.TERMINAL:
+        values.setdefault('finished_at', now)
+    query = sa.update(_MIGRATIONS).where(_MIGRATIONS.c.id == migration_id,
+                                         _MIGRATIONS.c.state.in_(expected))
+    if owner is not None:
+        query = query.where(_MIGRATIONS.c.owner == owner)
+    if unless_abort:
+        query = query.where(_MIGRATIONS.c.abort_requested.is_(False))
+    query = query.values(**values)
+    if session.bind.dialect.update_returning:
+        # One round trip instead of two (PostgreSQL, SQLite; not MariaDB).
+        row = session.execute(query.returning(*_MIGRATIONS.c)).mappings().first()
+        if row is not None:
+            return dict(row)
+    elif session.execute(query).rowcount == 1:
+        return _migration_row(session, migration_id)
+    row = session.execute(sa.select(_MIGRATIONS.c.state, _MIGRATIONS.c.owner,
+                                    _MIGRATIONS.c.abort_requested, _MIGRATIONS.c.reason)
+                          .where(_MIGRATIONS.c.id == migration_id)).first()
+    if row is None:
+        raise exception.MigrationNotFound(migration=migration_id)
+    mine = owner is None or row.owner == owner
+    if unless_abort and mine and row.state in expected and row.abort_requested:
+        raise exception.MigrationCancelled(migration=migration_id,
+                                           reason=row.reason or 'aborted on request')
+    actual = row.state if mine else '%s (owned by %s)' % (row.state, row.owner)
+    raise exception.StateConflict(migration=migration_id, expected='/'.join(expected),
+                                  actual=actual, target=target)
+
+
+@retry_on_deadlock
+def migration_transition(migration_id, expected, target, owner=None, unless_abort=False,
+                         **values):
+    """Move a migration from one of ``expected`` to ``target``, or raise StateConflict.
+
+    With ``owner``, only while that conductor still owns the migration. With
+    ``unless_abort``, not once an operator asked to abort it: MigrationCancelled
+    then, with the operator's reason.
+    """
     with _session() as session:
-        # Stamped once the transaction holds its lock (SQLite's BEGIN IMMEDIATE may
-        # wait), so that the times of two transitions are in the order they happened.
-        session.connection()
-        now = _now()
-        values['state'] = target
-        values['updated_at'] = now
-        if target in states.TERMINAL:
-            values.setdefault('finished_at', now)
-        # Core, not ORM, updates: nothing to synchronise in a session that holds no rows.
-        query = sa.update(models.Migration.__table__).where(
-            models.Migration.id == migration_id, models.Migration.state.in_(expected))
-        if owner is not None:
-            query = query.where(models.Migration.owner == owner)
-        result = session.execute(query.values(**values))
-        if result.rowcount != 1:
-            row = session.execute(sa.select(models.Migration.state, models.Migration.owner)
-                                  .where(models.Migration.id == migration_id)).first()
-            if row is None:
-                raise exception.MigrationNotFound(migration=migration_id)
-            actual = row.state if row.owner == owner or owner is None else \
-                '%s (owned by %s)' % (row.state, row.owner)
-            raise exception.StateConflict(migration=migration_id, expected='/'.join(expected),
-                                          actual=actual, target=target)
-        return session.scalar(_migration_query(migration_id)).as_dict()
+        return _transition(session, migration_id, expected, target, owner, unless_abort,
+                           values)
+
+
+@retry_on_deadlock
+def migration_complete(migration_id, expected, owner, instance, host, spec, **values):
+    """completed, and the instance recorded on ``host``: both or neither."""
+    with _session() as session:
+        record = _transition(session, migration_id, expected, states.COMPLETED, owner,
+                             False, values)
+        _instance_moved(session, instance, host, spec, record['updated_at'])
+        return record
 
 
 @retry_on_deadlock
@@ -358,20 +470,6 @@ def migration_update(migration_id, expected=None, **values):
         if expected:
             query = query.where(models.Migration.state.in_(tuple(expected)))
         return session.execute(query.values(**values)).rowcount == 1
-
-
-def migration_counts_by_host(active_states):
-    """Active migrations out of and into each host, and in total."""
-    with _session() as session:
-        rows = session.execute(sa.select(models.Migration.source_host,
-                                         models.Migration.dest_host)
-                               .where(models.Migration.state.in_(tuple(active_states)))).all()
-    outbound, inbound = {}, {}
-    for source, dest in rows:
-        outbound[source] = outbound.get(source, 0) + 1
-        if dest:
-            inbound[dest] = inbound.get(dest, 0) + 1
-    return outbound, inbound, len(rows)
 
 
 # Services ---------------------------------------------------------------
@@ -423,44 +521,55 @@ def dispatch_lock_create():
         pass  # another conductor made it first
 
 
+class Limits(object):
+    """How many migrations may run at once, and who claims them."""
+
+    def __init__(self, owner, max_total, max_outbound, max_inbound):
+        self.owner = owner
+        self.max_total = max_total
+        self.max_outbound = max_outbound
+        self.max_inbound = max_inbound
+
+    def allows(self, outbound, inbound, total, source, dest):
+        return (total < self.max_total
+                and outbound.get(source, 0) < self.max_outbound
+                and inbound.get(dest, 0) < self.max_inbound)
+
+
 @retry_on_deadlock
-def migration_claim_next(owner, max_total, max_outbound, max_inbound):
-    """Claim the oldest queued migration the limits allow: queued -> preparing.
+def migration_claim(limits, count):
+    """Claim up to ``count`` queued migrations, oldest first, that the limits allow:
+    queued -> preparing. Returns (claimed records, how many stay queued).
 
     Counting and claiming happen under one row lock, so two conductors cannot
     both take the last free slot of a host.
     """
     with _session() as session:
-        lock = session.scalar(sa.select(models.Service.id).filter_by(name=_DISPATCH_LOCK)
-                              .with_for_update())
+        _lock_dispatch(session)
         now = _now()  # under the lock: started_at orders the claims
-        if lock is None:
-            session.add(models.Service(name=_DISPATCH_LOCK, kind='lock', last_seen=now))
-            session.flush()
-        rows = session.execute(sa.select(models.Migration.source_host,
-                                         models.Migration.dest_host)
-                               .where(models.Migration.state.in_(tuple(states.ACTIVE)))).all()
-        if len(rows) >= max_total:
-            return None
-        outbound, inbound = {}, {}
-        for source, dest in rows:
-            outbound[source] = outbound.get(source, 0) + 1
-            inbound[dest] = inbound.get(dest, 0) + 1
+        outbound, inbound, total = _active_counts(session)
         # Only the columns the limits need: the queue may be long, and is read at
         # every claim.
-        queued = session.execute(sa.select(models.Migration.id, models.Migration.source_host,
-                                           models.Migration.dest_host)
-                                 .where(models.Migration.state == states.QUEUED)
-                                 .order_by(models.Migration.id)).all()
+        queued = session.execute(sa.select(_MIGRATIONS.c.id, _MIGRATIONS.c.source_host,
+                                           _MIGRATIONS.c.dest_host)
+                                 .where(_MIGRATIONS.c.state == states.QUEUED)
+                                 .order_by(_MIGRATIONS.c.id)).all()
+        taken = []
         for migration_id, source, dest in queued:
-            if (outbound.get(source, 0) < max_outbound
-                    and inbound.get(dest, 0) < max_inbound):
-                session.execute(sa.update(models.Migration.__table__)
-                                .where(models.Migration.id == migration_id)
-                                .values(state=states.PREPARING, owner=owner, started_at=now,
-                                        updated_at=now))
-                return session.scalar(_migration_query(migration_id)).as_dict()
-        return None
+            if len(taken) >= count or total >= limits.max_total:
+                break
+            if limits.allows(outbound, inbound, total, source, dest):
+                taken.append(migration_id)
+                outbound[source] = outbound.get(source, 0) + 1
+                inbound[dest] = inbound.get(dest, 0) + 1
+                total += 1
+        if not taken:
+            return [], len(queued)
+        session.execute(sa.update(_MIGRATIONS).where(_MIGRATIONS.c.id.in_(taken)).values(
+            state=states.PREPARING, owner=limits.owner, started_at=now, updated_at=now))
+        claimed = session.execute(sa.select(_MIGRATIONS).where(_MIGRATIONS.c.id.in_(taken))
+                                  .order_by(_MIGRATIONS.c.id)).mappings()
+        return [dict(m) for m in claimed], len(queued) - len(taken)
 
 
 @retry_on_deadlock

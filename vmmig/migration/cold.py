@@ -9,7 +9,6 @@ import hashlib
 
 from vmmig import conf
 from vmmig.db import api as db
-from vmmig.db import states
 from vmmig.migration import base
 
 CONF = conf.CONF
@@ -49,8 +48,7 @@ class ColdMigration(base.MigrationType):
         else:
             start_after = False
             note = None
-        ctx.check_abort()
-        ctx.transition(states.RUNNING)
+        ctx.start_running()
         if storage.has_volumes(instance):
             ctx.on_rollback('disconnect volumes on %s' % dst,
                             agents.disconnect_volumes, dst, instance)

@@ -5,7 +5,6 @@ confirmed the dead host cannot run the VM any more: a VM never runs twice.
 """
 
 from vmmig.db import api as db
-from vmmig.db import states
 from vmmig import exception
 from vmmig.migration import base
 from vmmig import plugins
@@ -27,7 +26,7 @@ class Evacuation(base.MigrationType):
             raise exception.PrecheckFailed(instance=m['instance'], reasons=[
                 'source host %s is not fenced: %s' % (host['name'], how)])
         instance = db.instance_get(m['instance'])['spec']
-        ctx.transition(states.RUNNING, reason='fenced: %s' % how)
+        ctx.start_running(reason='fenced: %s' % how)
         if ctx.storage.has_volumes(instance):
             ctx.on_rollback('disconnect volumes on %s' % dst,
                             agents.disconnect_volumes, dst, instance)

@@ -78,8 +78,7 @@ class LiveMigration(base.MigrationType):
         ctx.on_rollback('remove the incoming VM on %s' % dst,
                         agents.rollback_live_incoming, dst, instance, m)
         dest_info = agents.prepare_live_incoming(dst, instance, m)
-        ctx.check_abort()
-        ctx.transition(states.RUNNING)
+        ctx.start_running()
         agents.start_live_migration(src, instance, m, dest_info,
                                     self.settings(storage, m['options']))
         self._forward_requests(ctx)

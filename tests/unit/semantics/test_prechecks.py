@@ -70,8 +70,10 @@ def test_shared_storage_must_be_proven(make_cloud):
     error = _refusal(cloud)
     assert error.reasons == ['b does not see the instances storage of a (a probe file '
                              'made on a is not visible there)']
-    # Nothing is left behind on the shared storage by the probe.
-    assert h.shared_files(cloud, 'nfs1') == ['vm-vda.img']
+    # Nothing is left behind on the shared storage by the probe (removed by a cast,
+    # so a moment after the answer).
+    h.wait_for(lambda: h.shared_files(cloud, 'nfs1') == ['vm-vda.img'], 10,
+               'the probe file to be removed')
 
 
 def test_vgpu_is_allowed(make_cloud):
