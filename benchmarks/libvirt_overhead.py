@@ -49,7 +49,7 @@ def raw_migrate(libvirt, conns, src, dst):
     dom.migrateToURI3(ve.host_tcp_uri(dst), params, flags)
     wall = time.monotonic() - t0
     stats = conns[dst].lookupByName(NAME).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
-    return wall, stats.get('downtime')
+    return wall, stats.get('downtime'), stats.get('memory_iteration')
 
 
 def vmmig_migrate(api, engine, dst):
@@ -69,6 +69,10 @@ def vmmig_migrate(api, engine, dst):
         raise SystemExit('vmmig migration %s ended %s: %s'
                          % (record['id'], row['state'], row['reason']))
     return wall, row['downtime_ms'], dict(row, asked_at=asked)
+
+
+def _rounds(iteration):
+    return 'rounds %s' % iteration if iteration is not None else ''
 
 
 def _log_time(log, migration_id, what):
@@ -168,11 +172,11 @@ def main():
             for how in order:
                 dst = 'host2' if host == 'host1' else 'host1'
                 if how == 'raw':
-                    wall, downtime = raw_migrate(libvirt, conns, host, dst)
-                    where = ''
+                    wall, downtime, rounds = raw_migrate(libvirt, conns, host, dst)
+                    where = _rounds(rounds)
                 else:
                     wall, downtime, record = vmmig_migrate(api, engine, dst)
-                    where = breakdown(services, record)
+                    where = '%s  %s' % (_rounds(record['iteration']), breakdown(services, record))
                 print('pair %d %-5s %s -> %s  wall %.2f s  downtime %s ms  %s'
                       % (pair, how, host, dst, wall, downtime, where), flush=True)
                 runs[how].append((wall, downtime))

@@ -59,7 +59,11 @@ class AgentManager(object):
 
     def register(self, timeout=None):
         """Tell the conductor we are here; forget VMs that were evacuated while we were down."""
-        evacuated = self.conductor.agent_started(timeout=timeout, **self.snapshot())
+        snapshot = self.snapshot()
+        evacuated = self.conductor.agent_started(timeout=timeout, **snapshot)
+        # A full report: the heartbeats that follow report only what changes.
+        self._reported = (snapshot['facts'], snapshot['instances'])
+        self._reported_at = time.monotonic()
         for name in evacuated:
             LOG.warning('Instance %s was evacuated from %s while it was down; '
                         'removing its definition here (shared files are kept)', name, self.host)

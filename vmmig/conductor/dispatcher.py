@@ -12,7 +12,6 @@ import threading
 import time
 
 from vmmig.conductor import context
-from vmmig.conductor import prechecks
 from vmmig import conf
 from vmmig.db import api as db
 from vmmig.db import states
@@ -25,10 +24,11 @@ CONF = conf.CONF
 
 class Dispatcher(object):
 
-    def __init__(self, name, notifier, agents):
+    def __init__(self, name, notifier, agents, checks):
         self.name = name
         self.notifier = notifier
         self.agents = agents
+        self.checks = checks
         self._pool = futures.ThreadPoolExecutor(CONF.conductor.worker_threads,
                                                 thread_name_prefix='vmmig-migration')
         self._running = set()
@@ -167,10 +167,10 @@ class Dispatcher(object):
         try:
             if plan is None:
                 # The world may have changed while it was queued or held.
-                plan = prechecks.plan(self.agents, migration['instance'],
-                                      migration['migration_type'], migration['dest_host'],
-                                      migration['options'], exclude_migration=migration['id'],
-                                      ask_hosts=not _hosts_checked_lately(migration))
+                plan = self.checks.plan(migration['instance'], migration['migration_type'],
+                                        migration['dest_host'], migration['options'],
+                                        exclude_migration=migration['id'],
+                                        ask_hosts=not _hosts_checked_lately(migration))
             if plan.migration_type.source_must_be_up:
                 ctx.checked_instance = plan.instance
             mtype.execute(ctx)

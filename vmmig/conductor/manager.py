@@ -35,7 +35,9 @@ class ConductorManager(object):
         self.name = name or CONF.host
         self.notifier = rpc.get_notifier('vmmig-conductor.%s' % self.name)
         self.agents = agent_rpcapi.AgentAPI()
-        self.dispatcher = dispatcher.Dispatcher(self.name, self.notifier, self.agents)
+        self.checks = prechecks.Prechecks(self.agents)
+        self.dispatcher = dispatcher.Dispatcher(self.name, self.notifier, self.agents,
+                                                self.checks)
         self._progress_at = {}
         self._progress_lock = threading.Lock()
 
@@ -50,7 +52,7 @@ class ConductorManager(object):
     @messaging.expected_exceptions(exception.VmmigException)
     def migrate_server(self, context, instance, migration_type, host=None, options=None,
                        hold_reason=None, requested_by=None):
-        plan = prechecks.plan(self.agents, instance, migration_type, host, options)
+        plan = self.checks.plan(instance, migration_type, host, options)
         return self._record(plan, host, hold_reason, requested_by)
 
     def _record(self, plan, requested_host, hold_reason, requested_by):
@@ -86,8 +88,7 @@ class ConductorManager(object):
         plans, refusals = [], []
         for name in names:
             try:
-                plans.append(prechecks.plan(self.agents, name, 'evacuate', target_host,
-                                            options))
+                plans.append(self.checks.plan(name, 'evacuate', target_host, options))
             except exception.PrecheckFailed as e:
                 refusals.append(e)
         if refusals and not plans:
@@ -175,7 +176,7 @@ class ConductorManager(object):
 
     @messaging.expected_exceptions(exception.VmmigException)
     def host_eligible(self, context, instance, migration_type):
-        return prechecks.eligibility(self.agents, instance, migration_type)
+        return self.checks.eligibility(instance, migration_type)
 
     # From the agents ------------------------------------------------------------
 

@@ -7,9 +7,12 @@ here writes to the database, so a refused request leaves it unchanged.
 
 import dataclasses
 import logging
+import threading
+import time
 
 import oslo_messaging as messaging
 
+from vmmig import conf
 from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
@@ -19,10 +22,31 @@ from vmmig.scheduler import host_manager
 from vmmig.storage import base as storage_base
 
 LOG = logging.getLogger(__name__)
+CONF = conf.CONF
 
 UNFINISHED = (states.QUEUED, states.HELD) + tuple(states.ACTIVE)
 
-_HOSTS = host_cache.HostCache()
+
+class ProvenSharedStorage(object):
+    """Host pairs a probe file showed to share their instances storage, and when.
+
+    Trusted for [conductor] host_checks_max_age, as the checks of a request are
+    until it starts: storage is not unmounted in seconds, and a probe costs
+    three calls and two file operations on shared storage per request.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._at = {}
+
+    def proven(self, a, b):
+        with self._lock:
+            at = self._at.get(frozenset((a, b)))
+        return at is not None and time.monotonic() - at < CONF.conductor.host_checks_max_age
+
+    def remember(self, a, b):
+        with self._lock:
+            self._at[frozenset((a, b))] = time.monotonic()
 
 
 @dataclasses.dataclass
@@ -35,81 +59,113 @@ class Plan:
     options: dict
 
 
-def plan(agents, instance_name, migration_type, requested_host=None, options=None,
-         exclude_migration=None, ask_hosts=True):
-    """Return a Plan, or raise PrecheckFailed with every reason (or a NotFound/Invalid).
+class Prechecks(object):
+    """The checks of one conductor, with what it remembers between requests."""
 
-    ``ask_hosts=False`` leaves out the checks only the agents can make (guest CPU,
-    shared storage) for a destination they passed moments ago.
-    """
-    mtype = plugins.migration_type(migration_type)()
-    clean = mtype.validate_options(options)
-    row, source, dest_host, unfinished = db.precheck_rows(instance_name, requested_host,
-                                                          UNFINISHED)
-    reasons = []
-    for other in unfinished:
-        if other['id'] != exclude_migration:
-            raise exception.PrecheckFailed(instance=instance_name, reasons=[
-                'it already has migration %s, which is %s' % (other['id'], other['state'])])
-    instance, source_facts = _instance_and_source(agents, mtype, row, source, reasons)
-    storage, storage_reasons = _storage(instance, mtype)
-    reasons += storage_reasons
-    reasons += mtype.instance_reasons(instance, clean)
-    request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
-               'source': dict(source_facts, host=source['name']), 'storage': storage}
-    manager = host_manager.HostManager()
-    if dest_host:
-        candidates = [dest_host]
-    else:
-        candidates = [h for h in _HOSTS.hosts() if h['name'] != source['name']]
-    dest = None
-    eligible, verdicts = manager.rank(candidates, request) if storage else ([], [])
-    for host in eligible:
-        host_reasons = (host_reasons_from_agents(agents, mtype, storage, request, host['name'])
-                        if not reasons and ask_hosts else [])
-        if not host_reasons:
-            dest = host['name']
-            break
-        verdicts = [dict(v, eligible=False, reasons=host_reasons)
-                    if v['host'] == host['name'] else v for v in verdicts]
-    if dest is None:
+    def __init__(self, agents):
+        self.agents = agents
+        self.hosts = host_cache.HostCache()
+        self.shared = ProvenSharedStorage()
+
+    def plan(self, instance_name, migration_type, requested_host=None, options=None,
+             exclude_migration=None, ask_hosts=True):
+        """Return a Plan, or raise PrecheckFailed with every reason (or a NotFound/Invalid).
+
+        ``ask_hosts=False`` leaves out the checks only the agents can make (guest CPU,
+        shared storage) for a destination they passed moments ago.
+        """
+        mtype = plugins.migration_type(migration_type)()
+        clean = mtype.validate_options(options)
+        row, source, dest_host, unfinished = db.precheck_rows(instance_name, requested_host,
+                                                              UNFINISHED)
+        reasons = []
+        for other in unfinished:
+            if other['id'] != exclude_migration:
+                raise exception.PrecheckFailed(instance=instance_name, reasons=[
+                    'it already has migration %s, which is %s' % (other['id'], other['state'])])
+        instance, source_facts = _instance_and_source(self.agents, mtype, row, source, reasons)
+        storage, storage_reasons = _storage(instance, mtype)
+        reasons += storage_reasons
+        reasons += mtype.instance_reasons(instance, clean)
+        request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
+                   'source': dict(source_facts, host=source['name']), 'storage': storage}
+        manager = host_manager.HostManager()
         if dest_host:
-            reasons += [r for v in verdicts for r in v['reasons']]
-        elif not reasons:
-            reasons.append('no host can take it: ' + ' | '.join(
-                '%s: %s' % (v['host'], '; '.join(v['reasons']))
-                for v in verdicts if v['reasons']) if verdicts else 'no other host is known')
-    if reasons or dest is None:
-        raise exception.PrecheckFailed(instance=instance_name, reasons=reasons)
-    return Plan(mtype, storage, instance, source['name'], dest, clean)
+            candidates = [dest_host]
+        else:
+            candidates = [h for h in self.hosts.hosts() if h['name'] != source['name']]
+        dest = None
+        eligible, verdicts = manager.rank(candidates, request) if storage else ([], [])
+        for host in eligible:
+            host_reasons = (self.host_reasons_from_agents(mtype, storage, request, host['name'])
+                            if not reasons and ask_hosts else [])
+            if not host_reasons:
+                dest = host['name']
+                break
+            verdicts = [dict(v, eligible=False, reasons=host_reasons)
+                        if v['host'] == host['name'] else v for v in verdicts]
+        if dest is None:
+            if dest_host:
+                reasons += [r for v in verdicts for r in v['reasons']]
+            elif not reasons:
+                reasons.append('no host can take it: ' + ' | '.join(
+                    '%s: %s' % (v['host'], '; '.join(v['reasons']))
+                    for v in verdicts if v['reasons']) if verdicts else 'no other host is known')
+        if reasons or dest is None:
+            raise exception.PrecheckFailed(instance=instance_name, reasons=reasons)
+        return Plan(mtype, storage, instance, source['name'], dest, clean)
 
+    def eligibility(self, instance_name, migration_type):
+        """Every host with its verdict and all its reasons (``vmmig host eligible``).
 
-def eligibility(agents, instance_name, migration_type):
-    """Every host with its verdict and all its reasons (``vmmig host eligible``).
+        The VM's own host is listed too, refused as such: an operator reading the table
+        should not wonder where it went.
+        """
+        mtype = plugins.migration_type(migration_type)()
+        row = db.instance_get(instance_name)
+        source = db.host_get(row['host'])
+        common = []
+        instance, source_facts = _instance_and_source(self.agents, mtype, row, source, common)
+        storage, storage_reasons = _storage(instance, mtype)
+        common += storage_reasons + mtype.instance_reasons(instance, {})
+        request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
+                   'source': dict(source_facts, host=source['name']), 'storage': storage}
+        hosts = db.host_list()
+        verdicts = host_manager.HostManager().verdicts(hosts, request) if storage else [
+            {'host': h['name'], 'eligible': False, 'reasons': []} for h in hosts]
+        out = []
+        for verdict in verdicts:
+            reasons = common + verdict['reasons']
+            if not reasons:
+                reasons = self.host_reasons_from_agents(mtype, storage, request,
+                                                        verdict['host'])
+            out.append({'host': verdict['host'], 'eligible': not reasons, 'reasons': reasons})
+        return out
 
-    The VM's own host is listed too, refused as such: an operator reading the table
-    should not wonder where it went.
-    """
-    mtype = plugins.migration_type(migration_type)()
-    row = db.instance_get(instance_name)
-    source = db.host_get(row['host'])
-    common = []
-    instance, source_facts = _instance_and_source(agents, mtype, row, source, common)
-    storage, storage_reasons = _storage(instance, mtype)
-    common += storage_reasons + mtype.instance_reasons(instance, {})
-    request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
-               'source': dict(source_facts, host=source['name']), 'storage': storage}
-    hosts = db.host_list()
-    verdicts = host_manager.HostManager().verdicts(hosts, request) if storage else [
-        {'host': h['name'], 'eligible': False, 'reasons': []} for h in hosts]
-    out = []
-    for verdict in verdicts:
-        reasons = common + verdict['reasons']
-        if not reasons:
-            reasons = host_reasons_from_agents(agents, mtype, storage, request,
-                                               verdict['host'])
-        out.append({'host': verdict['host'], 'eligible': not reasons, 'reasons': reasons})
-    return out
+    def host_reasons_from_agents(self, mtype, storage, request, dest):
+        """Checks only the hosts themselves can make: the guest CPU, the shared storage."""
+        agents = self.agents
+        if not mtype.source_must_be_up:
+            return []
+        source = request['source']['host']
+        reasons = []
+        try:
+            if mtype.name == 'live':
+                reasons += agents.check_destination(dest, request['instance'], request['source'])
+            if storage.needs_shared_storage and not self.shared.proven(source, dest):
+                token = agents.create_storage_probe(source)
+                try:
+                    if token and agents.check_storage_probe(dest, token):
+                        self.shared.remember(source, dest)
+                    else:
+                        reasons.append('%s does not see the instances storage of %s (a probe '
+                                       'file made on %s is not visible there)'
+                                       % (dest, source, source))
+                finally:
+                    agents.remove_storage_probe(source, token)
+        except messaging.MessagingTimeout:
+            reasons.append('the agent of %s does not answer' % dest)
+        return reasons
 
 
 def _instance_and_source(agents, mtype, row, source, reasons):
@@ -140,26 +196,3 @@ def _storage(instance, mtype):
             migration_type=mtype.name, storage_mode=mode,
             reason=storage.refusal(mtype.name)).message]
     return storage, []
-
-
-def host_reasons_from_agents(agents, mtype, storage, request, dest):
-    """Checks only the hosts themselves can make: the guest CPU, the shared storage."""
-    if not mtype.source_must_be_up:
-        return []
-    source = request['source']['host']
-    reasons = []
-    try:
-        if mtype.name == 'live':
-            reasons += agents.check_destination(dest, request['instance'], request['source'])
-        if storage.needs_shared_storage:
-            token = agents.create_storage_probe(source)
-            try:
-                if not token or not agents.check_storage_probe(dest, token):
-                    reasons.append('%s does not see the instances storage of %s (a probe '
-                                   'file made on %s is not visible there)'
-                                   % (dest, source, source))
-            finally:
-                agents.remove_storage_probe(source, token)
-    except messaging.MessagingTimeout:
-        reasons.append('the agent of %s does not answer' % dest)
-    return reasons

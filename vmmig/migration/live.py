@@ -1,5 +1,6 @@
 """Live migration: pre-copy while the VM runs, a short blackout, resume on the destination."""
 
+from concurrent import futures
 import logging
 
 from vmmig import conf
@@ -108,10 +109,12 @@ class LiveMigration(base.MigrationType):
         status = outcome['status']
         if status == hv.JOB_COMPLETED:
             ctx.forget_rollback()
-            moved = agents.finish_live_incoming(dst, instance, m)
-            if ctx.storage.has_volumes(instance):
-                agents.disconnect_volumes(src, instance)
-            agents.cleanup_live_outgoing(src, instance, m)
+            # The guest runs on the destination now: its finish there and the clean-up
+            # of the source do not wait for each other.
+            with futures.ThreadPoolExecutor(1) as pool:
+                cleanup = pool.submit(self._cleanup_source, ctx, instance)
+                moved = agents.finish_live_incoming(dst, instance, m)
+                cleanup.result()
             # How it was made to finish, when it did not converge on its own.
             forced = [a for a in outcome.get('actions') or []
                       if a.startswith(('pause_guest: ', 'start_postcopy: '))]
@@ -142,6 +145,13 @@ class LiveMigration(base.MigrationType):
             return base.MigrationType.recover(self, ctx)
         return ctx.end_unmoved(states.FAILED, 'live migration failed: %s'
                                % (outcome.get('error') or status))
+
+    @staticmethod
+    def _cleanup_source(ctx, instance):
+        m = ctx.migration
+        if ctx.storage.has_volumes(instance):
+            ctx.agents.disconnect_volumes(m['source_host'], instance)
+        ctx.agents.cleanup_live_outgoing(m['source_host'], instance, m)
 
     def recover(self, ctx):
         m = ctx.migration

@@ -16,24 +16,18 @@ class HostCache(object):
     def __init__(self):
         self._lock = threading.Lock()
         self._hosts = {}
-        self._engine = None
 
     def hosts(self):
         """Every host, by name, as db.host_list() returns them (do not change them)."""
         versions = db.host_versions()
         with self._lock:
-            engine = db.get_engine()
-            if engine is not self._engine:
-                # Another database (tests switch): nothing cached holds.
-                self._hosts, self._engine = {}, engine
             known = self._hosts
             stale = [name for name, updated_at in versions.items()
                      if name not in known or known[name]['updated_at'] != updated_at]
         fresh = {h['name']: h for h in db.host_list(stale)} if stale else {}
         with self._lock:
-            if self._engine is engine:
-                for name in [n for n in self._hosts if n not in versions]:
-                    del self._hosts[name]
-                self._hosts.update(fresh)
-            hosts = dict(self._hosts, **fresh)
+            for name in [n for n in self._hosts if n not in versions]:
+                del self._hosts[name]
+            self._hosts.update(fresh)
+            hosts = dict(self._hosts)
         return [hosts[name] for name in sorted(versions) if name in hosts]

@@ -81,7 +81,6 @@ class TestHeartbeats:
         cloud = make_cloud(_two_vms(), **{'agent.heartbeat_interval': 3600.0,
                                           'agent.full_report_interval': 3600.0})
         manager = cloud.agent('a').manager
-        manager.heartbeat()  # the first after registration reports everything
         before = db.host_get('a')
         assert manager.heartbeat() is False
         h.wait_for(lambda: db.host_get('a')['last_heartbeat'] > before['last_heartbeat'], 10,
@@ -96,7 +95,6 @@ class TestHeartbeats:
         cloud = make_cloud(_two_vms(), **{'agent.heartbeat_interval': 3600.0,
                                           'agent.full_report_interval': 3600.0})
         agent = cloud.agent('a')
-        agent.manager.heartbeat()
         agent.driver.suspend('vm2')
         assert agent.manager.heartbeat() is True
         h.wait_for(lambda: db.instance_get('vm2')['power_state'] == 'suspended', 10,
@@ -106,7 +104,6 @@ class TestHeartbeats:
         cloud = make_cloud(_two_vms(), **{'agent.heartbeat_interval': 3600.0,
                                           'agent.full_report_interval': 3600.0})
         manager = cloud.agent('b').manager
-        manager.heartbeat()
         db.hosts_mark_down(-1.0)
         assert db.host_get('b')['state'] == 'down'
         assert manager.heartbeat() is False

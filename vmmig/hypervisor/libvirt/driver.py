@@ -244,24 +244,31 @@ class LibvirtDriver(base.HypervisorDriver):
     def live_migrate(self, instance, dest_info, settings):
         dom = self._domain(instance['name'])
         lv = self.libvirt
-        dest_xml = guest.move_paths(dom.XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE),
-                                    self.opts.local_storage_path,
-                                    dest_info['local_storage_path'])
+        # Definitions of our own only where a path moves (local disks): else libvirt
+        # sends the source's, and the destination need not parse and check ours.
+        dest_xml = self._moved_xml(dom, lv.VIR_DOMAIN_XML_MIGRATABLE, dest_info)
         # The persistent definition the destination keeps: without it libvirt copies the
         # source's, whose local disk paths point at the source host.
-        persist_xml = guest.move_paths(
-            dom.XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE | lv.VIR_DOMAIN_XML_INACTIVE),
-            self.opts.local_storage_path, dest_info['local_storage_path'])
+        persist_xml = self._moved_xml(
+            dom, lv.VIR_DOMAIN_XML_MIGRATABLE | lv.VIR_DOMAIN_XML_INACTIVE, dest_info)
         local = [d['name'] for d in instance['disks'] if d['location'] == 'local']
         settings = dict(settings, auto_converge_initial=self.opts.auto_converge_initial,
                         auto_converge_increment=self.opts.auto_converge_increment,
                         shared_storage_proven=instance.get('storage_mode') == 'ephemeral-shared')
         flags, params = migration.flags_and_params(self.libvirt, dest_info, settings,
                                                    dest_xml, local)
-        params[lv.VIR_MIGRATE_PARAM_PERSIST_XML] = persist_xml
+        if persist_xml is not None:
+            params[lv.VIR_MIGRATE_PARAM_PERSIST_XML] = persist_xml
         self.completed.forget(instance['name'])
         return migration.LibvirtJob(self.libvirt, dom, dest_info['peer_uri'], flags, params,
                                     self.completed)
+
+    def _moved_xml(self, dom, flags, dest_info):
+        """The domain XML with local paths moved to the destination's; None if none moved."""
+        xml = dom.XMLDesc(flags)
+        moved = guest.move_paths(xml, self.opts.local_storage_path,
+                                 dest_info['local_storage_path'])
+        return moved if moved != xml else None
 
     def finish_live_incoming(self, instance, migration_record):
         dom = self._domain(instance['name'])

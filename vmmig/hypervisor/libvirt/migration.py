@@ -21,8 +21,9 @@ STAT_KEYS = ('type', 'time_elapsed', 'downtime', 'memory_total', 'memory_process
 def flags_and_params(libvirt, dest_info, settings, dest_xml, local_disks):
     flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
              | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
-    params = {libvirt.VIR_MIGRATE_PARAM_DEST_XML: dest_xml,
-              libvirt.VIR_MIGRATE_PARAM_URI: dest_info['migration_uri']}
+    params = {libvirt.VIR_MIGRATE_PARAM_URI: dest_info['migration_uri']}
+    if dest_xml is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_DEST_XML] = dest_xml
     if dest_info.get('listen_address'):
         params[libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS] = dest_info['listen_address']
     if settings.get('block_migration') and local_disks:
