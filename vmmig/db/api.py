@@ -104,8 +104,33 @@ def _session():
             yield session
 
 
+@contextlib.contextmanager
+def _connection():
+    """A Core connection in a transaction: for the statements of the hot paths, which
+    need no ORM (its unit of work costs more than the statements themselves)."""
+    engine = get_engine()
+    if engine.dialect.name != 'sqlite':
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _SQLITE_LOCK:
+        with engine.begin() as conn:
+            yield conn
+
+
 def _now():
     return time.time()
+
+
+_HOSTS = models.Host.__table__
+_INSTANCES = models.Instance.__table__
+_MIGRATIONS = models.Migration.__table__
+_SERVICES = models.Service.__table__
+
+
+def _one(conn, query):
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row is not None else None
 
 
 # Hosts ------------------------------------------------------------------
@@ -113,57 +138,54 @@ def _now():
 @retry_on_deadlock
 def host_heartbeat(name, facts, now=None):
     now = now or _now()
-    with _session() as session:
-        host = session.scalar(sa.select(models.Host).filter_by(name=name))
+    with _connection() as conn:
+        host = conn.execute(sa.select(_HOSTS.c.facts, _HOSTS.c.state, _HOSTS.c.updated_at)
+                            .where(_HOSTS.c.name == name)).first()
         if host is None:
-            host = models.Host(name=name, created_at=now, maintenance=False)
-            session.add(host)
+            conn.execute(sa.insert(_HOSTS).values(
+                name=name, created_at=now, maintenance=False, facts=facts, state='up',
+                last_heartbeat=now, updated_at=now))
+            return
+        values = dict(state='up', last_heartbeat=now)
         # updated_at is the time of the last change, which the scheduler's cache of
         # hosts follows: a heartbeat that changes nothing leaves it alone.
         if host.facts != facts or host.state != 'up' or host.updated_at is None:
-            host.updated_at = now
-        host.facts = facts
-        host.state = 'up'
-        host.last_heartbeat = now
-        session.flush()
-        return host.as_dict()
+            values.update(facts=facts, updated_at=now)
+        conn.execute(sa.update(_HOSTS).where(_HOSTS.c.name == name).values(**values))
 
 
 @retry_on_deadlock
 def host_alive(name, now=None):
     """A liveness-only heartbeat: False when no such host is recorded."""
     now = now or _now()
-    table = models.Host.__table__
-    with _session() as session:
-        result = session.execute(sa.update(table).where(table.c.name == name).values(
+    with _connection() as conn:
+        result = conn.execute(sa.update(_HOSTS).where(_HOSTS.c.name == name).values(
             last_heartbeat=now, state='up',
-            updated_at=sa.case((table.c.state != 'up', now), else_=table.c.updated_at)))
+            updated_at=sa.case((_HOSTS.c.state != 'up', now), else_=_HOSTS.c.updated_at)))
         return result.rowcount == 1
 
 
 def host_get(name):
-    with _session() as session:
-        host = session.scalar(sa.select(models.Host).filter_by(name=name))
-        if host is None:
-            raise exception.HostNotFound(host=name)
-        return host.as_dict()
+    with _connection() as conn:
+        host = _one(conn, sa.select(_HOSTS).where(_HOSTS.c.name == name))
+    if host is None:
+        raise exception.HostNotFound(host=name)
+    return host
 
 
 def host_list(names=None):
     """Every host, or those of ``names``, by name."""
-    table = models.Host.__table__
-    query = sa.select(table).order_by(table.c.name)
+    query = sa.select(_HOSTS).order_by(_HOSTS.c.name)
     if names is not None:
-        query = query.where(table.c.name.in_(list(names)))
-    with _session() as session:
-        return [dict(h) for h in session.execute(query).mappings()]
+        query = query.where(_HOSTS.c.name.in_(list(names)))
+    with _connection() as conn:
+        return [dict(h) for h in conn.execute(query).mappings()]
 
 
 def host_versions():
     """{host name: updated_at}: what changed since a cache of hosts was filled."""
-    table = models.Host.__table__
-    with _session() as session:
-        return dict(session.execute(sa.select(table.c.name, table.c.updated_at)).all())
+    with _connection() as conn:
+        return dict(conn.execute(sa.select(_HOSTS.c.name, _HOSTS.c.updated_at)).all())
 
 
 @retry_on_deadlock
@@ -203,81 +225,79 @@ def instances_report(host, instances, reported_at):
     changed after the agent looked or a migration of it is unfinished (then the
     migration says where it is). Else an evacuation would rebuild a deleted VM.
     """
-    with _session() as session:
-        rows = {row.name: row for row in session.scalars(sa.select(models.Instance).where(
-            models.Instance.name.in_([spec['name'] for spec in instances])))
+    names = [spec['name'] for spec in instances]
+    with _connection() as conn:
+        rows = {row.name: row for row in conn.execute(
+            sa.select(_INSTANCES.c.name, _INSTANCES.c.host, _INSTANCES.c.spec,
+                      _INSTANCES.c.updated_at).where(_INSTANCES.c.name.in_(names)))
                 } if instances else {}
         for spec in instances:
             row = rows.get(spec['name'])
             if row is None:
-                row = models.Instance(name=spec['name'])
-                session.add(row)
+                conn.execute(sa.insert(_INSTANCES).values(
+                    name=spec['name'], **_instance_values(host, spec, reported_at)))
             elif row.updated_at and row.updated_at > reported_at:
                 continue
             elif row.host == host and row.spec == spec:
                 continue  # nothing new: updated_at stays the time of the last change
-            _fill_instance(row, host, spec, reported_at)
-        unfinished = sa.select(models.Migration.instance).where(models.Migration.state.in_(
+            else:
+                conn.execute(sa.update(_INSTANCES).where(_INSTANCES.c.name == spec['name'])
+                             .values(**_instance_values(host, spec, reported_at)))
+        unfinished = sa.select(_MIGRATIONS.c.instance).where(_MIGRATIONS.c.state.in_(
             (states.QUEUED, states.HELD) + tuple(states.ACTIVE)))
-        session.execute(sa.delete(models.Instance).where(
-            models.Instance.host == host,
-            models.Instance.name.not_in([spec['name'] for spec in instances]),
-            sa.or_(models.Instance.updated_at.is_(None),
-                   models.Instance.updated_at <= reported_at),
-            models.Instance.name.not_in(unfinished)))
+        conn.execute(sa.delete(_INSTANCES).where(
+            _INSTANCES.c.host == host,
+            _INSTANCES.c.name.not_in(names),
+            sa.or_(_INSTANCES.c.updated_at.is_(None),
+                   _INSTANCES.c.updated_at <= reported_at),
+            _INSTANCES.c.name.not_in(unfinished)))
 
 
-def _fill_instance(row, host, spec, now):
-    row.host = host
-    row.power_state = spec.get('power_state')
-    row.storage_mode = spec.get('storage_mode')
-    row.spec = spec
-    row.updated_at = now
+def _instance_values(host, spec, now):
+    return dict(host=host, power_state=spec.get('power_state'),
+                storage_mode=spec.get('storage_mode'), spec=spec, updated_at=now)
 
 
 @retry_on_deadlock
 def instance_moved(name, host, spec, now=None):
     """The conductor's word once a migration has put the instance on ``host``."""
-    with _session() as session:
-        return _instance_moved(session, name, host, spec, now or _now())
+    with _connection() as conn:
+        _instance_moved(conn, name, host, spec, now or _now())
+        return _one(conn, sa.select(_INSTANCES).where(_INSTANCES.c.name == name))
 
 
-def _instance_moved(session, name, host, spec, now):
-    row = session.scalar(sa.select(models.Instance).filter_by(name=name))
-    if row is None:
-        row = models.Instance(name=name)
-        session.add(row)
-    _fill_instance(row, host, spec, now)
-    session.flush()
-    return row.as_dict()
+def _instance_moved(conn, name, host, spec, now):
+    values = _instance_values(host, spec, now)
+    if not conn.execute(sa.update(_INSTANCES).where(_INSTANCES.c.name == name)
+                        .values(**values)).rowcount:
+        conn.execute(sa.insert(_INSTANCES).values(name=name, **values))
 
 
 def instance_get(name):
-    with _session() as session:
-        row = session.scalar(sa.select(models.Instance).filter_by(name=name))
-        if row is None:
-            raise exception.InstanceNotFound(instance=name)
-        return row.as_dict()
+    with _connection() as conn:
+        row = _one(conn, sa.select(_INSTANCES).where(_INSTANCES.c.name == name))
+    if row is None:
+        raise exception.InstanceNotFound(instance=name)
+    return row
 
 
 def precheck_rows(instance_name, requested_host, unfinished):
     """What a precheck reads, in one transaction: the instance, its host, the requested
     host (None if none) and the instance's migrations in the ``unfinished`` states."""
-    with _session() as session:
-        row = session.scalar(sa.select(models.Instance).filter_by(name=instance_name))
+    with _connection() as conn:
+        row = _one(conn, sa.select(_INSTANCES).where(_INSTANCES.c.name == instance_name))
         if row is None:
             raise exception.InstanceNotFound(instance=instance_name)
-        hosts = {}
-        for name in (row.host, requested_host) if requested_host else (row.host,):
-            host = session.scalar(sa.select(models.Host).filter_by(name=name))
-            if host is None:
+        names = (row['host'], requested_host) if requested_host else (row['host'],)
+        hosts = {h['name']: dict(h) for h in conn.execute(
+            sa.select(_HOSTS).where(_HOSTS.c.name.in_(names))).mappings()}
+        for name in names:
+            if name not in hosts:
                 raise exception.HostNotFound(host=name)
-            hosts[name] = host.as_dict()
-        others = session.scalars(sa.select(models.Migration).where(
-            models.Migration.instance == instance_name,
-            models.Migration.state.in_(tuple(unfinished))).order_by(models.Migration.id))
-        return (row.as_dict(), hosts[row.host], hosts.get(requested_host),
-                [m.as_dict() for m in others])
+        others = conn.execute(sa.select(_MIGRATIONS).where(
+            _MIGRATIONS.c.instance == instance_name,
+            _MIGRATIONS.c.state.in_(tuple(unfinished))).order_by(_MIGRATIONS.c.id)).mappings()
+        return (row, hosts[row['host']], hosts.get(requested_host), [dict(m) for m in others])
 
 
 def instance_list(host=None):
@@ -290,36 +310,29 @@ def instance_list(host=None):
 
 # Migrations -------------------------------------------------------------
 
-_MIGRATIONS = models.Migration.__table__
-
-
 def _migration_where(ident):
     if isinstance(ident, str) and not ident.isdigit():
         return _MIGRATIONS.c.uuid == ident
     return _MIGRATIONS.c.id == int(ident)
 
 
-def _migration_row(session, ident):
-    # Core, not ORM: the conductor reads records on every step of every migration,
-    # and a row as a dict is all it wants.
-    row = session.execute(sa.select(_MIGRATIONS).where(_migration_where(ident))
-                          ).mappings().first()
-    return dict(row) if row is not None else None
+def _migration_row(conn, ident):
+    return _one(conn, sa.select(_MIGRATIONS).where(_migration_where(ident)))
 
 
-def _lock_dispatch(session):
+def _lock_dispatch(conn):
     """Take the row lock that orders every claim and every new record."""
-    lock = session.scalar(sa.select(models.Service.id).filter_by(name=_DISPATCH_LOCK)
-                          .with_for_update())
+    lock = conn.execute(sa.select(_SERVICES.c.id).where(_SERVICES.c.name == _DISPATCH_LOCK)
+                        .with_for_update()).scalar()
     if lock is None:
-        session.add(models.Service(name=_DISPATCH_LOCK, kind='lock', last_seen=_now()))
-        session.flush()
+        conn.execute(sa.insert(_SERVICES).values(name=_DISPATCH_LOCK, kind='lock',
+                                                 last_seen=_now()))
 
 
-def _active_counts(session):
+def _active_counts(conn):
     """Active migrations out of and into each host, and in total."""
-    rows = session.execute(sa.select(_MIGRATIONS.c.source_host, _MIGRATIONS.c.dest_host)
-                           .where(_MIGRATIONS.c.state.in_(tuple(states.ACTIVE)))).all()
+    rows = conn.execute(sa.select(_MIGRATIONS.c.source_host, _MIGRATIONS.c.dest_host)
+                        .where(_MIGRATIONS.c.state.in_(tuple(states.ACTIVE)))).all()
     outbound, inbound = {}, {}
     for source, dest in rows:
         outbound[source] = outbound.get(source, 0) + 1
@@ -345,11 +358,11 @@ def migration_create(values, unfinished=(), claim=None):
     values.setdefault('abort_requested', False)
     values.setdefault('force_complete_requested', False)
     values.setdefault('postcopy', False)
-    with _session() as session:
-        _lock_dispatch(session)
+    with _connection() as conn:
+        _lock_dispatch(conn)
         now = _now()  # under the lock: created_at orders the queue
         if unfinished:
-            other = session.execute(sa.select(_MIGRATIONS.c.id, _MIGRATIONS.c.state).where(
+            other = conn.execute(sa.select(_MIGRATIONS.c.id, _MIGRATIONS.c.state).where(
                 _MIGRATIONS.c.instance == values['instance'],
                 _MIGRATIONS.c.state.in_(tuple(unfinished))).limit(1)).first()
             if other is not None:
@@ -357,28 +370,28 @@ def migration_create(values, unfinished=(), claim=None):
                     'it already has migration %s, which is %s' % (other.id, other.state)])
         values['created_at'] = values['updated_at'] = now
         if claim is not None and values['state'] == states.QUEUED:
-            queued = session.execute(sa.select(_MIGRATIONS.c.id).where(
+            queued = conn.execute(sa.select(_MIGRATIONS.c.id).where(
                 _MIGRATIONS.c.state == states.QUEUED).limit(1)).first()
-            outbound, inbound, total = _active_counts(session)
+            outbound, inbound, total = _active_counts(conn)
             if queued is None and claim.allows(outbound, inbound, total,
                                                values['source_host'], values['dest_host']):
                 values.update(state=states.PREPARING, owner=claim.owner, started_at=now)
-        migration_id = session.execute(sa.insert(_MIGRATIONS).values(**values)
-                                       ).inserted_primary_key[0]
+        migration_id = conn.execute(
+            sa.insert(_MIGRATIONS).values(**values)).inserted_primary_key[0]
         return dict(values, id=migration_id, **{
             c.name: None for c in _MIGRATIONS.c if c.name not in values and c.name != 'id'})
 
 
 def migration_get(ident):
-    with _session() as session:
-        row = _migration_row(session, ident)
+    with _connection() as conn:
+        row = _migration_row(conn, ident)
         if row is None:
             raise exception.MigrationNotFound(migration=ident)
         return row
 
 
 def migration_list(state=None, instance=None, host=None, owner=None, limit=None):
-    with _session() as session:
+    with _connection() as conn:
         query = sa.select(_MIGRATIONS).order_by(_MIGRATIONS.c.id)
         if state:
             states_ = [state] if isinstance(state, str) else list(state)
@@ -392,17 +405,16 @@ def migration_list(state=None, instance=None, host=None, owner=None, limit=None)
             query = query.where(_MIGRATIONS.c.owner == owner)
         if limit:
             query = query.limit(limit)
-        return [dict(m) for m in session.execute(query).mappings()]
+        return [dict(m) for m in conn.execute(query).mappings()]
 
 
-def _transition(session, migration_id, expected, target, owner, unless_abort, values):
+def _transition(conn, migration_id, expected, target, owner, unless_abort, values):
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
     for source in expected:
         if not states.allowed(source, target):
             raise ValueError('transition %s -> %s is not in the table' % (source, target))
-    # Stamped once the transaction holds its lock (SQLite's BEGIN IMMEDIATE may
-    # wait), so that the times of two transitions are in the order they happened.
-    session.connection()
+    # Stamped inside the transaction, which holds its lock (SQLite's BEGIN IMMEDIATE
+    # may wait), so that the times of two transitions are in the order they happened.
     now = _now()
     values['state'] = target
     values['updated_at'] = now
@@ -415,16 +427,16 @@ def _transition(session, migration_id, expected, target, owner, unless_abort, va
     if unless_abort:
         query = query.where(_MIGRATIONS.c.abort_requested.is_(False))
     query = query.values(**values)
-    if session.bind.dialect.update_returning:
+    if conn.dialect.update_returning:
         # One round trip instead of two (PostgreSQL, SQLite; not MariaDB).
-        row = session.execute(query.returning(*_MIGRATIONS.c)).mappings().first()
+        row = conn.execute(query.returning(*_MIGRATIONS.c)).mappings().first()
         if row is not None:
             return dict(row)
-    elif session.execute(query).rowcount == 1:
-        return _migration_row(session, migration_id)
-    row = session.execute(sa.select(_MIGRATIONS.c.state, _MIGRATIONS.c.owner,
-                                    _MIGRATIONS.c.abort_requested, _MIGRATIONS.c.reason)
-                          .where(_MIGRATIONS.c.id == migration_id)).first()
+    elif conn.execute(query).rowcount == 1:
+        return _migration_row(conn, migration_id)
+    row = conn.execute(sa.select(_MIGRATIONS.c.state, _MIGRATIONS.c.owner,
+                                 _MIGRATIONS.c.abort_requested, _MIGRATIONS.c.reason)
+                       .where(_MIGRATIONS.c.id == migration_id)).first()
     if row is None:
         raise exception.MigrationNotFound(migration=migration_id)
     mine = owner is None or row.owner == owner
@@ -445,18 +457,18 @@ def migration_transition(migration_id, expected, target, owner=None, unless_abor
     ``unless_abort``, not once an operator asked to abort it: MigrationCancelled
     then, with the operator's reason.
     """
-    with _session() as session:
-        return _transition(session, migration_id, expected, target, owner, unless_abort,
+    with _connection() as conn:
+        return _transition(conn, migration_id, expected, target, owner, unless_abort,
                            values)
 
 
 @retry_on_deadlock
 def migration_complete(migration_id, expected, owner, instance, host, spec, **values):
     """completed, and the instance recorded on ``host``: both or neither."""
-    with _session() as session:
-        record = _transition(session, migration_id, expected, states.COMPLETED, owner,
+    with _connection() as conn:
+        record = _transition(conn, migration_id, expected, states.COMPLETED, owner,
                              False, values)
-        _instance_moved(session, instance, host, spec, record['updated_at'])
+        _instance_moved(conn, instance, host, spec, record['updated_at'])
         return record
 
 
@@ -464,12 +476,11 @@ def migration_complete(migration_id, expected, owner, instance, host, spec, **va
 def migration_update(migration_id, expected=None, **values):
     """Change fields other than the state; with ``expected``, only in those states."""
     values['updated_at'] = _now()
-    with _session() as session:
-        query = sa.update(models.Migration.__table__).where(
-            models.Migration.id == migration_id)
+    with _connection() as conn:
+        query = sa.update(_MIGRATIONS).where(_MIGRATIONS.c.id == migration_id)
         if expected:
-            query = query.where(models.Migration.state.in_(tuple(expected)))
-        return session.execute(query.values(**values)).rowcount == 1
+            query = query.where(_MIGRATIONS.c.state.in_(tuple(expected)))
+        return conn.execute(query.values(**values)).rowcount == 1
 
 
 # Services ---------------------------------------------------------------
@@ -544,16 +555,16 @@ def migration_claim(limits, count):
     Counting and claiming happen under one row lock, so two conductors cannot
     both take the last free slot of a host.
     """
-    with _session() as session:
-        _lock_dispatch(session)
+    with _connection() as conn:
+        _lock_dispatch(conn)
         now = _now()  # under the lock: started_at orders the claims
-        outbound, inbound, total = _active_counts(session)
+        outbound, inbound, total = _active_counts(conn)
         # Only the columns the limits need: the queue may be long, and is read at
         # every claim.
-        queued = session.execute(sa.select(_MIGRATIONS.c.id, _MIGRATIONS.c.source_host,
-                                           _MIGRATIONS.c.dest_host)
-                                 .where(_MIGRATIONS.c.state == states.QUEUED)
-                                 .order_by(_MIGRATIONS.c.id)).all()
+        queued = conn.execute(sa.select(_MIGRATIONS.c.id, _MIGRATIONS.c.source_host,
+                                        _MIGRATIONS.c.dest_host)
+                              .where(_MIGRATIONS.c.state == states.QUEUED)
+                              .order_by(_MIGRATIONS.c.id)).all()
         taken = []
         for migration_id, source, dest in queued:
             if len(taken) >= count or total >= limits.max_total:
@@ -565,20 +576,20 @@ def migration_claim(limits, count):
                 total += 1
         if not taken:
             return [], len(queued)
-        session.execute(sa.update(_MIGRATIONS).where(_MIGRATIONS.c.id.in_(taken)).values(
+        conn.execute(sa.update(_MIGRATIONS).where(_MIGRATIONS.c.id.in_(taken)).values(
             state=states.PREPARING, owner=limits.owner, started_at=now, updated_at=now))
-        claimed = session.execute(sa.select(_MIGRATIONS).where(_MIGRATIONS.c.id.in_(taken))
-                                  .order_by(_MIGRATIONS.c.id)).mappings()
+        claimed = conn.execute(sa.select(_MIGRATIONS).where(_MIGRATIONS.c.id.in_(taken))
+                               .order_by(_MIGRATIONS.c.id)).mappings()
         return [dict(m) for m in claimed], len(queued) - len(taken)
 
 
 @retry_on_deadlock
 def migration_adopt(migration_id, state, old_owner, new_owner):
     """Take over a migration of a dead (or restarted) conductor; True if this call won."""
-    with _session() as session:
-        query = sa.update(models.Migration.__table__).where(
-            models.Migration.id == migration_id, models.Migration.state == state)
-        query = query.where(models.Migration.owner == old_owner) if old_owner is not None \
-            else query.where(models.Migration.owner.is_(None))
-        return session.execute(query.values(owner=new_owner,
-                                            updated_at=_now())).rowcount == 1
+    with _connection() as conn:
+        query = sa.update(_MIGRATIONS).where(_MIGRATIONS.c.id == migration_id,
+                                             _MIGRATIONS.c.state == state)
+        query = query.where(_MIGRATIONS.c.owner == old_owner) if old_owner is not None \
+            else query.where(_MIGRATIONS.c.owner.is_(None))
+        return conn.execute(query.values(owner=new_owner,
+                                         updated_at=_now())).rowcount == 1

@@ -67,13 +67,13 @@ def test_a_duplicate_record_is_refused_and_changes_nothing(make_cloud):
     values = dict(instance='vm1', migration_type='live', storage_mode='ephemeral-shared',
                   source_host='a', dest_host='b', state=states.HELD, hold_reason='window')
     held = db.migration_create(values, unfinished=(states.HELD, states.QUEUED))
-    before = db.dump()
+    before = h.stable_dump()
     with pytest.raises(exception.PrecheckFailed) as err:
         db.migration_create(dict(values, state=states.QUEUED),
                             unfinished=(states.HELD, states.QUEUED),
                             claim=cloud.services.conductor.manager.dispatcher.limits())
     assert 'it already has migration %s, which is held' % held['id'] in str(err.value)
-    assert db.dump() == before
+    assert h.stable_dump() == before
 
 
 class TestHeartbeats:
