@@ -382,6 +382,7 @@ class Ends(object):
         from vmmig import conf
         self.cond = threading.Condition()
         self.ended = {}
+        self.reasons = {}  # migration id -> reason, of those that did not complete
         self.transport = messaging.get_notification_transport(conf.CONF, url=RABBIT_URL)
         self.listener = messaging.get_notification_listener(
             self.transport, [messaging.Target(topic=exchange + '-notifications',
@@ -399,6 +400,8 @@ class Ends(object):
     def _end(self, payload):
         with self.cond:
             self.ended[payload['id']] = (time.time(), payload['state'])
+            if payload['state'] != 'completed':
+                self.reasons[payload['id']] = payload.get('reason')
             self.cond.notify_all()
 
     def wait(self, migration_id, timeout=300):
@@ -448,6 +451,8 @@ def drive(services, args):
 
     wall = _run_in_threads(submitter, args.concurrency)
     ends.stop()
+    for migration_id, reason in sorted(ends.reasons.items()):
+        print('migration %s did not complete: %s' % (migration_id, reason))
     return wall, latencies, requests, outcomes, refused
 
 

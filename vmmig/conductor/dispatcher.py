@@ -37,6 +37,7 @@ class Dispatcher(object):
         self._stop = threading.Event()
         self._thread = None
         self._started = time.monotonic()
+        self._started_wall = time.time()
         self._housekept = None
         # Queued migrations the last claim left for lack of a slot: a migration that
         # ends may free one. With none, an end needs no look at the queue.
@@ -44,6 +45,7 @@ class Dispatcher(object):
 
     def start(self):
         self._started = time.monotonic()
+        self._started_wall = time.time()
         db.service_heartbeat(self.name, 'conductor')
         db.dispatch_lock_create()
         self._thread = threading.Thread(target=self._loop, name='vmmig-dispatcher',
@@ -130,6 +132,11 @@ class Dispatcher(object):
             with self._lock:
                 mine_now = migration['id'] in self._running
             if mine_now or (owner in alive and owner != self.name):
+                continue
+            if owner == self.name and (migration['started_at'] or 0) >= self._started_wall:
+                # Claimed by this very process: a request thread that recorded it claimed
+                # is about to hand it to a worker. Only those of an earlier run of this
+                # conductor are orphans.
                 continue
             if db.migration_adopt(migration['id'], migration['state'], owner, self.name):
                 LOG.warning('Migration %s of %s: adopting it from %s, which stopped',

@@ -115,3 +115,24 @@ class TestHeartbeats:
         manager = cloud.agent('a').manager
         assert manager.heartbeat() is True
         assert manager.heartbeat() is True
+
+
+def test_the_conductor_does_not_adopt_what_it_is_starting(make_cloud):
+    """Housekeeping that looks at the active migrations in the moment between the record
+    (claimed) and its hand-over to a worker must not take it for an orphan."""
+    cloud = make_cloud(_two_vms())
+    dispatcher = cloud.services.conductor.manager.dispatcher
+    adopted = []
+    real_recover, real_run_claimed = dispatcher._recover, dispatcher.run_claimed
+    dispatcher._recover = lambda migration: adopted.append(migration['id']) or \
+        real_recover(migration)
+
+    def late_hand_over(migration, plan):
+        dispatcher.adopt()
+        real_run_claimed(migration, plan)
+    dispatcher.run_claimed = late_hand_over
+    record = cloud.api.migrate_server('vm1', 'live')
+    done = cloud.wait_end(record)
+    assert adopted == []
+    assert done['state'] == 'completed', done['reason']
+    assert cloud.hosts_of('vm1') == ['b']
