@@ -286,7 +286,7 @@ class Services(object):
         with open(cluster_file, 'w') as f:
             json.dump(make_cluster(args.agents, args.migrations), f)
         self.config_file = os.path.join(workdir, 'vmmig.conf')
-        write_config(self.config_file, {
+        sections = {
             'DEFAULT': {'transport_url': RABBIT_URL, 'control_exchange': self.exchange,
                         'state_path': workdir, 'embedded': 'false', 'host': 'bench-conductor',
                         'log_file': os.path.join(workdir, 'vmmig.log')},
@@ -302,7 +302,12 @@ class Services(object):
             # priority, which nobody reads; the benchmark removes its own afterwards.
             'oslo_messaging_notifications': {'driver': 'messagingv2',
                                              'topics': self.exchange + '-notifications'},
-        })
+        }
+        for setting in args.set or ():
+            key, _sep, value = setting.partition('=')
+            section, _sep, name = key.rpartition('.')
+            sections.setdefault(section or 'DEFAULT', {})[name] = value
+        write_config(self.config_file, sections)
         self.procs = {}
 
     def _spawn(self, name, role, args):
@@ -485,6 +490,9 @@ def main():
     parser.add_argument('--profile-conductor', metavar='PATH',
                         help='Sample the conductor with py-spy during the migrations and '
                              'write the collapsed stacks (--format raw) to PATH.')
+    parser.add_argument('--set', action='append', metavar='SECTION.OPTION=VALUE',
+                        help='An option of the services\' vmmig.conf (repeatable), e.g. '
+                             'agent.heartbeat_interval=30.')
     parser.add_argument('--keep', action='store_true',
                         help='Keep the work directory (logs) and print its path.')
     args = parser.parse_args()
