@@ -27,7 +27,9 @@ conductor_opts = [
                       'CPU on the destination, shared storage) are trusted when the '
                       'migration starts. One that waited longer in the queue, or was '
                       'held, is checked by the agents again; the checks of the database '
-                      '(host up, not in maintenance, capacity) are made again always. 0 '
+                      '(host up, not in maintenance, capacity) are made again always. '
+                      'Also how long a probe file that proved two hosts share their '
+                      'instances storage is trusted for later requests between them. 0 '
                       'means the agents check again every time.'),
     cfg.FloatOpt('progress_interval', default=1.0, min=0.0,
                  help='At most one progress write to a migration record per this many '
