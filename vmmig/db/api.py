@@ -241,8 +241,14 @@ def instances_report(host, instances, reported_at):
             elif row.host == host and row.spec == spec:
                 continue  # nothing new: updated_at stays the time of the last change
             else:
-                conn.execute(sa.update(_INSTANCES).where(_INSTANCES.c.name == spec['name'])
-                             .values(**_instance_values(host, spec, reported_at)))
+                # Guarded again in the UPDATE itself: a migration that completed while
+                # this report was read (its row locked, the read above older) must not
+                # be moved back by it.
+                conn.execute(sa.update(_INSTANCES).where(
+                    _INSTANCES.c.name == spec['name'],
+                    sa.or_(_INSTANCES.c.updated_at.is_(None),
+                           _INSTANCES.c.updated_at <= reported_at))
+                    .values(**_instance_values(host, spec, reported_at)))
         unfinished = sa.select(_MIGRATIONS.c.instance).where(_MIGRATIONS.c.state.in_(
             (states.QUEUED, states.HELD) + tuple(states.ACTIVE)))
         conn.execute(sa.delete(_INSTANCES).where(
