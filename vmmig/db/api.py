@@ -89,19 +89,18 @@ def dispose():
         _ENGINE = _SESSIONMAKER = None
 
 
+def _one_writer_at_a_time(engine):
+    """SQLite lets one writer in at a time and makes the others poll with growing
+    sleeps (busy_timeout): under load some threads starve for seconds. Threads of
+    one process (the embedded services) queue on a lock of ours instead."""
+    return _SQLITE_LOCK if engine.dialect.name == 'sqlite' else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def _session():
     engine = get_engine()
-    if engine.dialect.name != 'sqlite':
-        with _SESSIONMAKER.begin() as session:
-            yield session
-        return
-    # SQLite lets one writer in at a time and makes the others poll with growing
-    # sleeps (busy_timeout): under load some threads starve for seconds. Threads of
-    # one process (the embedded services) queue on a lock of ours instead.
-    with _SQLITE_LOCK:
-        with _SESSIONMAKER.begin() as session:
-            yield session
+    with _one_writer_at_a_time(engine), _SESSIONMAKER.begin() as session:
+        yield session
 
 
 @contextlib.contextmanager
@@ -109,13 +108,8 @@ def _connection():
     """A Core connection in a transaction: for the statements of the hot paths, which
     need no ORM (its unit of work costs more than the statements themselves)."""
     engine = get_engine()
-    if engine.dialect.name != 'sqlite':
-        with engine.begin() as conn:
-            yield conn
-        return
-    with _SQLITE_LOCK:
-        with engine.begin() as conn:
-            yield conn
+    with _one_writer_at_a_time(engine), engine.begin() as conn:
+        yield conn
 
 
 def _now():
