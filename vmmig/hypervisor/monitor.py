@@ -143,15 +143,19 @@ class Monitor(object):
 
 
 class RateLimited(object):
-    """Call ``func`` at most once per ``interval`` seconds, and always for the last call."""
+    """Call ``func`` at most once per ``interval`` seconds, and always for the last call
+    (unless it would only repeat the figures of the call before)."""
 
     def __init__(self, func, interval):
         self.func = func
         self.interval = interval
         self._last = 0.0
+        self._sent = None
 
     def __call__(self, stats, final=False):
         now = time.monotonic()
+        if final and stats == self._sent:
+            return
         if final or now - self._last >= self.interval:
-            self._last = now
+            self._last, self._sent = now, stats
             self.func(stats)
