@@ -76,8 +76,10 @@ class Prechecks(object):
         """
         mtype = plugins.migration_type(migration_type)()
         clean = mtype.validate_options(options)
-        row, source, dest_host, unfinished = db.precheck_rows(instance_name, requested_host,
-                                                              UNFINISHED)
+        # Without a destination every host is ranked: what changed among them is read
+        # in the same transaction.
+        row, source, dest_host, unfinished, versions = db.precheck_rows(
+            instance_name, requested_host, UNFINISHED, host_versions=not requested_host)
         reasons = []
         for other in unfinished:
             if other['id'] != exclude_migration:
@@ -93,7 +95,8 @@ class Prechecks(object):
         if dest_host:
             candidates = [dest_host]
         else:
-            candidates = [h for h in self.hosts.hosts() if h['name'] != source['name']]
+            candidates = [h for h in self.hosts.hosts(versions)
+                          if h['name'] != source['name']]
         dest = None
         eligible, verdicts = manager.rank(candidates, request) if storage else ([], [])
         for host in eligible:

@@ -179,7 +179,11 @@ def host_list(names=None):
 def host_versions():
     """{host name: updated_at}: what changed since a cache of hosts was filled."""
     with _connection() as conn:
-        return dict(conn.execute(sa.select(_HOSTS.c.name, _HOSTS.c.updated_at)).all())
+        return _host_versions(conn)
+
+
+def _host_versions(conn):
+    return dict(conn.execute(sa.select(_HOSTS.c.name, _HOSTS.c.updated_at)).all())
 
 
 @retry_on_deadlock
@@ -281,9 +285,10 @@ def instance_get(name):
     return row
 
 
-def precheck_rows(instance_name, requested_host, unfinished):
+def precheck_rows(instance_name, requested_host, unfinished, host_versions=False):
     """What a precheck reads, in one transaction: the instance, its host, the requested
-    host (None if none) and the instance's migrations in the ``unfinished`` states."""
+    host (None if none), the instance's migrations in the ``unfinished`` states and,
+    with ``host_versions``, what host_versions() returns (else None)."""
     with _connection() as conn:
         row = _one(conn, sa.select(_INSTANCES).where(_INSTANCES.c.name == instance_name))
         if row is None:
@@ -297,7 +302,9 @@ def precheck_rows(instance_name, requested_host, unfinished):
         others = conn.execute(sa.select(_MIGRATIONS).where(
             _MIGRATIONS.c.instance == instance_name,
             _MIGRATIONS.c.state.in_(tuple(unfinished))).order_by(_MIGRATIONS.c.id)).mappings()
-        return (row, hosts[row['host']], hosts.get(requested_host), [dict(m) for m in others])
+        others = [dict(m) for m in others]
+        versions = _host_versions(conn) if host_versions else None
+        return row, hosts[row['host']], hosts.get(requested_host), others, versions
 
 
 def instance_list(host=None):

@@ -17,9 +17,12 @@ class HostCache(object):
         self._lock = threading.Lock()
         self._hosts = {}
 
-    def hosts(self):
-        """Every host, by name, as db.host_list() returns them (do not change them)."""
-        versions = db.host_versions()
+    def hosts(self, versions=None):
+        """Every host, by name, as db.host_list() returns them (do not change them).
+
+        ``versions``: what db.host_versions() returned just now, if the caller has it.
+        """
+        versions = db.host_versions() if versions is None else versions
         with self._lock:
             known = self._hosts
             stale = [name for name, updated_at in versions.items()
