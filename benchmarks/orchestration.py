@@ -12,6 +12,10 @@ migrations made. Prints::
     ratio <R>                      (vmmig wall time / bare loop wall time)
     peak RSS conductor <MiB>, agents <MiB> (largest agent process)
 
+and, for context, the bare loop again with its calls spread over as many echo
+servers in as many processes as the agents (oslo.messaging's own cost of many
+RPC servers in one process), with vmmig's ratio against that.
+
 Migrations are driven closed-loop: ``--concurrency`` submitters each ask for
 one migration (``migrate_server``) and wait for its end notification before
 asking for the next, so the per-migration figures are not queueing time. The
@@ -116,34 +120,40 @@ def _bare_transport(parse=False):
 
 
 def _bare_server(argv):
-    exchange, topic = argv
+    exchange, topic, names = argv
     messaging, transport = _bare_transport(parse=True)
-    target = messaging.Target(topic=topic, server='bare', exchange=exchange)
-    server = messaging.get_rpc_server(transport, target, [_Echo()])
-    server.start()
+    servers = [messaging.get_rpc_server(
+        transport, messaging.Target(topic=topic, server=name, exchange=exchange), [_Echo()])
+        for name in names.split(',')]
+    for server in servers:
+        server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_a: stop.set())
     print('ready', flush=True)
     while not stop.wait(1.0):
         pass
-    server.stop()
-    server.wait()
+    # Side by side: one by one, each idle server would take seconds to notice its stop.
+    _run_in_threads_each([lambda srv=srv: (srv.stop(), srv.wait()) for srv in servers])
     transport.cleanup()
 
 
-def bare_loop(calls, concurrency, payload):
-    """Wall time of ``calls`` RPC round trips from ``concurrency`` threads to a server process."""
+def bare_loop(calls, concurrency, payload, servers=1, processes=1):
+    """Wall time of ``calls`` RPC round trips from ``concurrency`` threads to echo servers:
+    ``servers`` of them (round robin) in ``processes`` server processes."""
     exchange = 'vmmig-bench-bare-%s' % uuid.uuid4().hex[:8]
     topic = exchange + '-echo'
-    server = subprocess.Popen([sys.executable, __file__, '--role', 'bare-server', '-',
-                               exchange, topic], stdout=subprocess.PIPE, text=True)
+    names = ['bare%03d' % i for i in range(servers)]
+    procs = [subprocess.Popen([sys.executable, __file__, '--role', 'bare-server', '-',
+                               exchange, topic, ','.join(names[i::processes])],
+                              stdout=subprocess.PIPE, text=True) for i in range(processes)]
     try:
-        assert server.stdout.readline().strip() == 'ready'
+        for proc in procs:
+            assert proc.stdout.readline().strip() == 'ready'
         messaging, transport = _bare_transport()
         client = messaging.get_rpc_client(
-            transport, messaging.Target(topic=topic, server='bare', exchange=exchange),
-            timeout=60)
-        client.call({}, 'step', payload=payload)  # queues bound, connections made
+            transport, messaging.Target(topic=topic, exchange=exchange), timeout=60)
+        for name in names:  # queues bound, connections made
+            client.prepare(server=name).call({}, 'step', payload=payload)
         left = [calls]
         lock = threading.Lock()
 
@@ -153,15 +163,23 @@ def bare_loop(calls, concurrency, payload):
                     if left[0] <= 0:
                         return
                     left[0] -= 1
-                client.call({}, 'step', payload=payload)
+                    name = names[left[0] % servers]
+                client.prepare(server=name).call({}, 'step', payload=payload)
 
         wall = _run_in_threads(worker, concurrency)
         transport.cleanup()
         return wall
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        _remove_broker_objects([topic, topic + '.bare'], [exchange, topic + '_fanout'])
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        _remove_broker_objects([topic] + ['%s.%s' % (topic, n) for n in names],
+                               [exchange, topic + '_fanout'])
 
 
 # -- The cluster, the configuration, the database -------------------------------
@@ -211,6 +229,15 @@ def _run_in_threads(target, count):
     for t in threads:
         t.join()
     return time.monotonic() - started
+
+
+def _run_in_threads_each(functions):
+    """Run each function in a thread of its own; return once all have ended."""
+    threads = [threading.Thread(target=f) for f in functions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def _remove_broker_objects(queues, exchanges):
@@ -564,6 +591,12 @@ def main():
     print('vmmig %.2f s, bare loop %.2f s for %d RPC round trips'
           % (wall, bare_wall, total_rpcs))
     print('ratio %.2f' % (wall / bare_wall))
+    # The same loop served the way the agents are (many RPC servers to a process):
+    # what oslo.messaging itself costs for that layout, apart from vmmig.
+    spread_wall = bare_loop(total_rpcs, args.concurrency, payload, servers=args.agents,
+                            processes=args.agent_processes)
+    print('bare loop over %d servers in %d processes %.2f s; vmmig against it: ratio %.2f'
+          % (args.agents, args.agent_processes, spread_wall, wall / spread_wall))
     used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     print('CPU s: conductor %.1f, agents %.1f, broker %.1f, driver %.1f, whole machine %.1f'
           % (used['conductor'], sum(v for k, v in used.items() if k.startswith('agents')),
