@@ -262,15 +262,8 @@ def _instance_values(host, spec, now):
                 storage_mode=spec.get('storage_mode'), spec=spec, updated_at=now)
 
 
-@retry_on_deadlock
-def instance_moved(name, host, spec, now=None):
-    """The conductor's word once a migration has put the instance on ``host``."""
-    with _connection() as conn:
-        _instance_moved(conn, name, host, spec, now or _now())
-        return _one(conn, sa.select(_INSTANCES).where(_INSTANCES.c.name == name))
-
-
 def _instance_moved(conn, name, host, spec, now):
+    """The conductor's word once a migration has put the instance on ``host``."""
     values = _instance_values(host, spec, now)
     if not conn.execute(sa.update(_INSTANCES).where(_INSTANCES.c.name == name)
                         .values(**values)).rowcount:
@@ -524,7 +517,8 @@ _DISPATCH_LOCK = 'dispatch-lock'
 
 
 def dispatch_lock_create():
-    """Make the row migration_claim_next locks, once, before any conductor claims.
+    """Make the row that migration_claim and migration_create lock, once, before any
+    conductor claims.
 
     Created lazily by the first claim instead, two conductors starting on an empty
     database would both find it missing and claim without a lock between them.

