@@ -349,7 +349,7 @@ def migration_create(values, unfinished=(), claim=None):
     one VM at the same moment cannot both be recorded. With ``claim`` (a
     ``Limits``), the migration is created already claimed by ``claim.owner``
     (preparing) when nothing is queued before it and the limits allow; else it
-    is queued, and ``claimed`` in the answer says which.
+    is queued. The ``state`` of the record returned says which.
     """
     values = dict(values)
     values.setdefault('uuid', str(uuidlib.uuid4()))
