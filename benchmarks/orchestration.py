@@ -12,9 +12,9 @@ migrations made. Prints::
     ratio <R>                      (vmmig wall time / bare loop wall time)
     peak RSS conductor <MiB>, agents <MiB> (largest agent process)
 
-and, for context, the bare loop again with its calls spread over as many echo
-servers in as many processes as the agents (oslo.messaging's own cost of many
-RPC servers in one process), with vmmig's ratio against that.
+and, for context, the bare loop again served the way the agents are (an echo
+server in each of as many processes; each agent process listens once for all
+its hosts, see vmmig.agent.router), with vmmig's ratio against that.
 
 Migrations are driven closed-loop: ``--concurrency`` submitters each ask for
 one migration (``migrate_server``) and wait for its end notification before
@@ -352,7 +352,8 @@ class Services(object):
         self._spawn('conductor', 'conductor', [])
         n = self.args.agent_processes
         for i in range(n):
-            self._spawn('agents-%d' % i, 'agents', ['--hosts', ','.join(self.hosts[i::n])])
+            self._spawn('agents-%d' % i, 'agents', ['--hosts', ','.join(self.hosts[i::n]),
+                                                    '--name', 'bench-agents-%d' % i])
 
     def wait_for_hosts(self, timeout=180):
         import sqlalchemy as sa
@@ -399,8 +400,8 @@ class Services(object):
                     counts.update(json.load(f))
         topics = [self.exchange + '-conductor', self.exchange + '-agent']
         _remove_broker_objects(
-            topics + [topics[0] + '.bench-conductor'] + [topics[1] + '.' + h
-                                                         for h in self.hosts]
+            topics + [topics[0] + '.bench-conductor']
+            + [topics[1] + '.bench-agents-%d' % i for i in range(self.args.agent_processes)]
             + [self.exchange + '-notifications.%s' % p for p in ('info', 'error')],
             [self.exchange] + [t + '_fanout' for t in topics])
         return counts
@@ -591,12 +592,12 @@ def main():
     print('vmmig %.2f s, bare loop %.2f s for %d RPC round trips'
           % (wall, bare_wall, total_rpcs))
     print('ratio %.2f' % (wall / bare_wall))
-    # The same loop served the way the agents are (many RPC servers to a process):
-    # what oslo.messaging itself costs for that layout, apart from vmmig.
-    spread_wall = bare_loop(total_rpcs, args.concurrency, payload, servers=args.agents,
-                            processes=args.agent_processes)
+    # The same loop served the way the agents are (one RPC server in each agent
+    # process): what oslo.messaging itself costs for that layout, apart from vmmig.
+    spread_wall = bare_loop(total_rpcs, args.concurrency, payload,
+                            servers=args.agent_processes, processes=args.agent_processes)
     print('bare loop over %d servers in %d processes %.2f s; vmmig against it: ratio %.2f'
-          % (args.agents, args.agent_processes, spread_wall, wall / spread_wall))
+          % (args.agent_processes, args.agent_processes, spread_wall, wall / spread_wall))
     used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     print('CPU s: conductor %.1f, agents %.1f, broker %.1f, driver %.1f, whole machine %.1f'
           % (used['conductor'], sum(v for k, v in used.items() if k.startswith('agents')),

@@ -126,9 +126,10 @@ def write_cluster(path, data):
 class EmbeddedFixture(fixtures.Fixture):
     """Conductor and simulated agents in this process, on the in-process transport."""
 
-    def __init__(self, cluster=None, backend='sqlite', **overrides):
+    def __init__(self, cluster=None, backend='sqlite', agent_groups=None, **overrides):
         self.cluster = cluster
         self.backend = backend
+        self.agent_groups = agent_groups
         self.overrides = overrides
 
     def _setUp(self):
@@ -138,7 +139,7 @@ class EmbeddedFixture(fixtures.Fixture):
             path = write_cluster(os.path.join(self.conf.state_path, 'cluster.json'),
                                  self.cluster)
             self.conf.conf.config(cluster_file=path, group='sim')
-        self.services = embedded.EmbeddedServices()
+        self.services = embedded.EmbeddedServices(agent_groups=self.agent_groups)
         self.services.start()
         self.addCleanup(self.services.stop)
 
@@ -157,10 +158,13 @@ class ServiceProcesses(fixtures.Fixture):
     """vmmig-conductor and vmmig-agent as separate processes over the real RabbitMQ."""
 
     def __init__(self, hosts, database_url, cluster=None, conductors=1, extra_conf=None,
-                 agent_conf=None):
+                 agent_conf=None, agent_groups=None):
         """``extra_conf``: {section: {key: value}} for every service; ``agent_conf``:
-        {host: {section: {key: value}}} for one agent only (its own [libvirt] uri, say)."""
+        {host: {section: {key: value}}} for one agent only (its own [libvirt] uri, say);
+        ``agent_groups``: {name: [host, ...]} served by one vmmig.cmd.agents_bulk process
+        each (simulated hosts), the other hosts by a vmmig-agent of their own."""
         self.hosts = hosts
+        self.agent_groups = agent_groups or {}
         self.database_url = database_url
         self.cluster = cluster
         self.n_conductors = conductors
@@ -201,8 +205,12 @@ class ServiceProcesses(fixtures.Fixture):
         self.addCleanup(self.stop_all)
         for i in range(self.n_conductors):
             self.start_conductor('conductor-%d' % i)
+        grouped = {h for hosts in self.agent_groups.values() for h in hosts}
+        for name, hosts in sorted(self.agent_groups.items()):
+            self.start_agent_group(name, hosts)
         for host in self.hosts:
-            self.start_agent(host)
+            if host not in grouped:
+                self.start_agent(host)
         self.wait_for_hosts(self.hosts)
 
     def _argv(self, module, args):
@@ -218,7 +226,7 @@ class ServiceProcesses(fixtures.Fixture):
         return subprocess.run(self._argv(module, args), check=True, capture_output=True,
                               text=True, timeout=120)
 
-    def _spawn(self, name, module, host, sections=None):
+    def _spawn(self, name, module, host, sections=None, args=()):
         # [DEFAULT] host is a file option, not a command-line one: one small file each,
         # read after the common file, so its sections override the common ones.
         host_file = os.path.join(self.dir, name + '.conf')
@@ -229,7 +237,8 @@ class ServiceProcesses(fixtures.Fixture):
                 for key, value in values.items():
                     f.write('%s = %s\n' % (key, value))
         with open(os.path.join(self.dir, name + '.log'), 'ab') as log:
-            proc = subprocess.Popen(self._argv(module, ['--config-file', host_file]),
+            proc = subprocess.Popen(self._argv(module, ['--config-file', host_file]
+                                               + list(args)),
                                     stdout=log, stderr=log)
         self.procs[name] = proc
         return proc
@@ -240,6 +249,10 @@ class ServiceProcesses(fixtures.Fixture):
     def start_agent(self, host):
         return self._spawn('agent-' + host, 'vmmig.cmd.agent', host,
                            self.agent_conf.get(host))
+
+    def start_agent_group(self, name, hosts):
+        return self._spawn(name, 'vmmig.cmd.agents_bulk', name,
+                           args=['--hosts', ','.join(hosts), '--name', name])
 
     def kill(self, name, sig=signal.SIGKILL):
         proc = self.procs.pop(name)
@@ -268,7 +281,8 @@ class ServiceProcesses(fixtures.Fixture):
         """Delete this fixture's queues and exchanges: the broker outlives the test."""
         import kombu
         if queues is None:
-            servers = ['conductor-%d' % i for i in range(self.n_conductors)] + list(self.hosts)
+            servers = (['conductor-%d' % i for i in range(self.n_conductors)]
+                       + list(self.hosts) + list(self.agent_groups))
             queues = list(self.topics) + ['%s.%s' % (t, s) for t in self.topics
                                           for s in servers]
             exchanges = [self.exchange] + ['%s_fanout' % t for t in self.topics]

@@ -24,9 +24,12 @@ BUSY = (states.QUEUED,) + tuple(states.ACTIVE)
 
 class EmbeddedServices(object):
 
-    def __init__(self):
+    def __init__(self, agent_groups=None):
+        """``agent_groups``: {name: [host, ...]} served by one AgentGroupService each
+        (as vmmig.cmd.agents_bulk does); every other host gets an agent of its own."""
         self.conductor = None
         self.agents = []
+        self.agent_groups = agent_groups or {}
 
     def hosts(self):
         if CONF.drivers.hypervisor == 'sim':
@@ -38,10 +41,16 @@ class EmbeddedServices(object):
         rpc.init()
         self.conductor = service.ConductorService(name='embedded-conductor')
         self.conductor.start()
+        grouped = {h for hosts in self.agent_groups.values() for h in hosts}
+        for name, hosts in sorted(self.agent_groups.items()):
+            group = service.AgentGroupService(name, hosts)
+            group.start()
+            self.agents.append(group)
         for host in self.hosts():
-            agent = service.AgentService(host)
-            agent.start()
-            self.agents.append(agent)
+            if host not in grouped:
+                agent = service.AgentService(host)
+                agent.start()
+                self.agents.append(agent)
         return self
 
     def wait_idle(self, timeout=None):

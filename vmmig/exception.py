@@ -126,3 +126,8 @@ class HypervisorError(VmmigException):
 
 class AgentUnreachable(VmmigException):
     msg_fmt = "The agent of host %(host)s did not answer: %(reason)s"
+
+
+class HostNotServed(VmmigException):
+    msg_fmt = ("Agent process %(agent)s does not serve host %(host)s (it serves "
+               "%(served)s): the host registered elsewhere since")

@@ -41,7 +41,11 @@ def get_transport():
 
 
 def get_client(topic, version, server=None, timeout=None):
-    target = messaging.Target(topic=topic, version=version, server=server)
+    """A client that sends the oldest version of its major (``1.0``) unless a call
+    prepares a newer one, up to ``version``: an endpoint one minor version behind
+    (a rolling upgrade) still takes every call that has not changed since."""
+    target = messaging.Target(topic=topic, version=version.split('.')[0] + '.0',
+                              server=server)
     return messaging.get_rpc_client(get_transport(), target, version_cap=version,
                                     timeout=timeout or CONF.conductor.rpc_timeout)
 

@@ -1,5 +1,6 @@
 """The conductor and agent services: an RPC server each, plus their loops."""
 
+from concurrent import futures
 import logging
 import threading
 import time
@@ -7,6 +8,7 @@ import time
 import oslo_messaging as messaging
 
 from vmmig.agent import manager as agent_manager
+from vmmig.agent import router
 from vmmig.conductor import manager as conductor_manager
 from vmmig import conf
 from vmmig import plugins
@@ -36,18 +38,22 @@ class ConductorService(object):
 
 class AgentService(object):
 
-    def __init__(self, host=None):
+    def __init__(self, host=None, served_by=None):
+        """``served_by``: the name of an AgentGroupService whose RPC server takes this
+        host's calls; unset, the agent listens under the host's own name."""
         self.host = host or CONF.host
         self.driver = plugins.hypervisor(self.host)
         self.driver.validate()
-        self.manager = agent_manager.AgentManager(self.host, self.driver)
-        self.server = rpc.get_server(CONF.agent.topic, self.host, [self.manager])
+        self.manager = agent_manager.AgentManager(self.host, self.driver, agent=served_by)
+        self.server = (None if served_by else
+                       rpc.get_server(CONF.agent.topic, self.host, [self.manager]))
         self._stop = threading.Event()
         self._thread = None
 
     def start(self, register_timeout=60):
         self.manager.init_host()
-        self.server.start()
+        if self.server is not None:
+            self.server.start()
         deadline = time.monotonic() + register_timeout
         # A call sent before the conductor has bound its queue is dropped by the broker,
         # not delivered late: retry with short attempts, growing to rpc_timeout.
@@ -75,9 +81,38 @@ class AgentService(object):
 
     def stop(self):
         self._stop.set()
-        self.server.stop()
-        self.server.wait()
+        if self.server is not None:
+            self.server.stop()
+            self.server.wait()
         self.driver.cleanup_host()
+
+
+class AgentGroupService(object):
+    """The agents of several hosts in one process, behind one RPC server ``name``.
+
+    Each host keeps its own driver, registration and heartbeats; only the listening
+    is shared (see vmmig.agent.router).
+    """
+
+    def __init__(self, name, hosts):
+        self.name = name
+        self.agents = [AgentService(host, served_by=name) for host in hosts]
+        self.server = rpc.get_server(CONF.agent.topic, name, [
+            router.HostRouter(name, [a.manager for a in self.agents])])
+
+    def start(self):
+        # Listening before any host registers: the conductor may call at once.
+        self.server.start()
+        # Registration waits for the conductor's answer: side by side.
+        with futures.ThreadPoolExecutor(min(16, len(self.agents))) as pool:
+            list(pool.map(lambda agent: agent.start(), self.agents))
+        LOG.info('Agent process %s serves %d hosts', self.name, len(self.agents))
+
+    def stop(self):
+        self.server.stop()
+        with futures.ThreadPoolExecutor(min(16, len(self.agents))) as pool:
+            list(pool.map(lambda agent: agent.stop(), self.agents))
+        self.server.wait()
 
 
 def wait_for_signal(services):

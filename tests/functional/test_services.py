@@ -3,6 +3,9 @@
 Migrations are asked for with the ``vmmig`` CLI (a process of its own, over the
 conductor's RPC API); the outcome is read from the database, from the simulated
 hosts' state files and from the notifications a real listener receives.
+
+h1 and h2 are served by one agent process (vmmig.cmd.agents_bulk, one RPC
+server for both, as the benchmark's agents are); h3 by a vmmig-agent of its own.
 """
 
 import json
@@ -49,6 +52,7 @@ CLUSTER = {
     },
 }
 OTHER = {'h1': 'h2', 'h2': 'h1'}
+AGENT_GROUP = 'agents-h1h2'
 
 
 class Cloud(object):
@@ -106,6 +110,7 @@ def cloud(request):
         database = use(vfix.DatabaseFixture(request.param))
         services = use(vfix.ServiceProcesses(
             sorted(CLUSTER['hosts']), database.url, cluster=CLUSTER,
+            agent_groups={AGENT_GROUP: ['h1', 'h2']},
             extra_conf={'agent': {'heartbeat_interval': HEARTBEAT_INTERVAL},
                         'conductor': {'heartbeat_timeout': HEARTBEAT_TIMEOUT,
                                       'dispatch_interval': DISPATCH_INTERVAL}}))
@@ -116,6 +121,11 @@ def cloud(request):
     finally:
         while stack:
             stack.pop().cleanUp()
+
+
+def test_hosts_of_one_agent_process_are_registered_under_its_server(cloud):
+    assert [cloud.row('hosts', name=h)['agent'] for h in ('h1', 'h2', 'h3')] == [
+        AGENT_GROUP, AGENT_GROUP, None]
 
 
 @pytest.mark.parametrize('instance,storage_mode', [

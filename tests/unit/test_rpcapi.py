@@ -54,6 +54,7 @@ def _sent(client_cls, method_name):
     """[(call|cast, method, kwargs)] that one client method puts on the wire."""
     api = client_cls.__new__(client_cls)
     api.client = mock.Mock()
+    api.server_of = lambda host: host
     cctxt = api.client.prepare.return_value
     method = getattr(api, method_name)
     args = {name: mock.sentinel for name, p in inspect.signature(method).parameters.items()
@@ -104,3 +105,28 @@ def test_every_client_method_sends_its_own_name(module, client_cls, manager_cls)
     for method_name in _public_methods(client_cls):
         [(_kind, name, _kwargs)] = _sent(client_cls, method_name)
         assert name == method_name
+
+
+class _OneMinorBehind(object):
+    """A conductor endpoint of the version before this client's (a rolling upgrade)."""
+
+    def __init__(self):
+        import oslo_messaging as messaging
+        major, minor = conductor_rpcapi.RPC_API_VERSION.split('.')
+        self.target = messaging.Target(version='%s.%d' % (major, int(minor) - 1))
+
+    def host_list(self, context):
+        return ['old conductor']
+
+
+def test_a_call_that_did_not_change_reaches_an_endpoint_one_version_behind():
+    from vmmig import conf
+    from vmmig import rpc
+    server = rpc.get_server(conf.CONF.conductor.topic, 'old', [_OneMinorBehind()])
+    server.start()
+    try:
+        api = conductor_rpcapi.ConductorAPI(timeout=5)
+        assert api.host_list() == ['old conductor']
+    finally:
+        server.stop()
+        server.wait()

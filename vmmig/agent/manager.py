@@ -33,8 +33,10 @@ MAX_STATUS_WAIT = 30.0
 class AgentManager(object):
     target = messaging.Target(version=rpcapi.RPC_API_VERSION)
 
-    def __init__(self, host, driver):
+    def __init__(self, host, driver, agent=None):
+        """``agent``: the RPC server this host is served by, when not its own name."""
         self.host = host
+        self.agent = agent
         self.driver = driver
         self.conductor = conductor_rpcapi.ConductorAPI()
         self._jobs = {}
@@ -60,7 +62,8 @@ class AgentManager(object):
     def register(self, timeout=None):
         """Tell the conductor we are here; forget VMs that were evacuated while we were down."""
         snapshot = self.snapshot()
-        evacuated = self.conductor.agent_started(timeout=timeout, **snapshot)
+        evacuated = self.conductor.agent_started(timeout=timeout, agent=self.agent,
+                                                 **snapshot)
         # A full report: the heartbeats that follow report only what changes.
         self._reported = (snapshot['facts'], snapshot['instances'])
         self._reported_at = time.monotonic()

@@ -1,12 +1,15 @@
 """Client of a host agent's RPC API (the conductor and peer agents use it).
 
-Every call goes to one named host (``server=host``).
+Every call goes to the agent process of one named host: ``server=host``, or,
+for a process that serves several hosts, ``server=<its name>`` with ``host``
+among the arguments (see vmmig.conductor.agent_addresses).
 
 Version history:
 
 * 1.0 - Initial version.
 * 1.1 - job_status takes ``wait``: the agent answers when the job ends, or after
   that many seconds (a long poll: the conductor learns of the end at once).
+* 1.2 - Every method takes ``host`` when the process serves several hosts.
 """
 
 from vmmig import conf
@@ -14,20 +17,32 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.1'
+RPC_API_VERSION = '1.2'
 
 
 class AgentAPI(object):
 
-    def __init__(self):
+    def __init__(self, server_of=None):
+        """``server_of(host)``: the RPC server serving ``host``; unset, the host's name."""
         self.client = rpc.get_client(CONF.agent.topic, RPC_API_VERSION)
+        self.server_of = server_of or (lambda host: host)
 
-    def _call(self, host, method, timeout=None, **kwargs):
-        cctxt = self.client.prepare(server=host, timeout=timeout or CONF.conductor.rpc_timeout)
+    def _prepare(self, host, kwargs, **options):
+        server = self.server_of(host)
+        if server != host:
+            # A process of several hosts (1.2, new with it: no older one to talk to).
+            kwargs['host'] = host
+            options['version'] = '1.2'
+        return self.client.prepare(server=server, **options)
+
+    def _call(self, host, method, timeout=None, version=None, **kwargs):
+        options = {'version': version} if version else {}
+        cctxt = self._prepare(host, kwargs, timeout=timeout or CONF.conductor.rpc_timeout,
+                              **options)
         return cctxt.call({}, method, **kwargs)
 
     def _cast(self, host, method, **kwargs):
-        self.client.prepare(server=host).cast({}, method, **kwargs)
+        self._prepare(host, kwargs).cast({}, method, **kwargs)
 
     def _long_call(self, host, method, **kwargs):
         return self._call(host, method, timeout=CONF.conductor.migration_call_timeout, **kwargs)
@@ -100,7 +115,7 @@ class AgentAPI(object):
         """
         kwargs = {}
         if wait and self.client.can_send_version('1.1'):
-            kwargs['wait'] = wait
+            kwargs.update(wait=wait, version='1.1')
         return self._call(host, 'job_status', migration_id=migration_id, timeout=timeout,
                           **kwargs)
 

@@ -1,13 +1,14 @@
 """Many simulated hosts' agents in one process: large sim clusters on one machine.
 
-One AgentService per host, all sharing the process's transport. Only for the
-sim hypervisor: a real host runs one vmmig-agent of its own. Used by
-benchmarks/orchestration.py (100 agents in a few processes).
+One agent per host (its own driver, registration and heartbeats) behind one RPC
+server for the process, which registers its hosts under its ``--name``
+(vmmig.agent.router). Only for the sim hypervisor: a real host runs one
+vmmig-agent of its own. Used by benchmarks/orchestration.py (100 agents in a
+few processes) and the functional tests.
 
     python -m vmmig.cmd.agents_bulk --config-file vmmig.conf --hosts h000,h001
 """
 
-from concurrent import futures
 import sys
 
 from oslo_config import cfg
@@ -23,19 +24,11 @@ cli_opts = [
     cfg.ListOpt('hosts', default=[],
                 help='Simulated hosts to serve; unset means every host of [sim] '
                      'cluster_file.'),
+    cfg.StrOpt('name',
+               help='RPC server name of this process; it must differ from every host '
+                    'name and from the other agent processes. Default: agents-<first '
+                    'host served>, stable across restarts.'),
 ]
-
-
-def _start(host):
-    agent = service.AgentService(host)
-    agent.start()
-    return agent
-
-
-def _stop_all(agents):
-    # One by one, each idle RPC server would take seconds to notice its stop.
-    with futures.ThreadPoolExecutor(max(1, len(agents))) as pool:
-        list(pool.map(lambda agent: agent.stop(), agents))
 
 
 def main(argv=None):
@@ -47,18 +40,14 @@ def main(argv=None):
         sys.exit('vmmig.cmd.agents_bulk serves simulated hosts only ([drivers] '
                  'hypervisor = sim); a real host runs its own vmmig-agent')
     hosts = CONF.hosts or sorted(cluster.load(CONF.sim.cluster_file)['hosts'])
-    # Registration waits for the conductor's answer: start them side by side.
-    with futures.ThreadPoolExecutor(min(16, len(hosts))) as pool:
-        agents = list(pool.map(_start, hosts))
-    service.wait_for_signal([_Group(agents)])
-
-
-class _Group(object):
-    def __init__(self, agents):
-        self.agents = agents
-
-    def stop(self):
-        _stop_all(self.agents)
+    if not hosts:
+        sys.exit('vmmig.cmd.agents_bulk: no hosts to serve (--hosts, [sim] cluster_file)')
+    name = CONF.name or 'agents-%s' % hosts[0]
+    if name in hosts:
+        sys.exit('vmmig.cmd.agents_bulk: --name %s is one of the hosts served' % name)
+    group = service.AgentGroupService(name, hosts)
+    group.start()
+    service.wait_for_signal([group])
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ import time
 import oslo_messaging as messaging
 
 from vmmig.agent import rpcapi as agent_rpcapi
+from vmmig.conductor import agent_addresses
 from vmmig.conductor import dispatcher
 from vmmig.conductor import prechecks
 from vmmig.conductor import rpcapi
@@ -34,7 +35,8 @@ class ConductorManager(object):
     def __init__(self, name=None):
         self.name = name or CONF.host
         self.notifier = rpc.get_notifier('vmmig-conductor.%s' % self.name)
-        self.agents = agent_rpcapi.AgentAPI()
+        self.addresses = agent_addresses.AgentAddresses()
+        self.agents = agent_rpcapi.AgentAPI(server_of=self.addresses.server_of)
         self.checks = prechecks.Prechecks(self.agents)
         self.dispatcher = dispatcher.Dispatcher(self.name, self.notifier, self.agents,
                                                 self.checks)
@@ -190,8 +192,9 @@ class ConductorManager(object):
         db.host_heartbeat(host, facts)
         db.instances_report(host, instances, reported_at)
 
-    def agent_started(self, context, host, facts, instances, reported_at):
-        db.host_heartbeat(host, facts)
+    def agent_started(self, context, host, facts, instances, reported_at, agent=None):
+        db.host_heartbeat(host, facts, agent=agent)
+        self.addresses.learn(host, agent)
         evacuated = set()
         for migration in db.migration_list(state=states.COMPLETED, host=host):
             if (migration['migration_type'] == 'evacuate'
@@ -207,9 +210,11 @@ class ConductorManager(object):
     def migration_progress(self, context, migration_id, stats):
         now = time.monotonic()
         with self._progress_lock:
-            last = self._progress_at.get(migration_id, 0.0)
+            last = self._progress_at.get(migration_id)
             final = stats.get('type') not in (None, 2)
-            if not final and now - last < CONF.conductor.progress_interval:
+            # None, not 0.0: the monotonic clock starts near 0 at boot.
+            if (not final and last is not None
+                    and now - last < CONF.conductor.progress_interval):
                 return
             if final:
                 self._progress_at.pop(migration_id, None)

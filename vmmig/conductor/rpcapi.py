@@ -8,6 +8,8 @@ Version history:
   migration_progress, agent_started.
 * 1.1 - heartbeat: ``facts`` and ``instances`` may be left out (a liveness-only
   heartbeat of an agent whose host has not changed since its last report).
+* 1.2 - agent_started takes ``agent``: the RPC server of a process that serves
+  several hosts, which the conductor addresses with the host in the arguments.
 """
 
 from vmmig import conf
@@ -15,7 +17,7 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.1'
+RPC_API_VERSION = '1.2'
 
 
 class ConductorAPI(object):
@@ -89,12 +91,19 @@ class ConductorAPI(object):
     def migration_progress(self, migration_id, stats):
         self._cast('migration_progress', migration_id=migration_id, stats=stats)
 
-    def agent_started(self, host, facts, instances, reported_at, timeout=None):
+    def agent_started(self, host, facts, instances, reported_at, timeout=None, agent=None):
         """Register the host; returns the instances it must forget (evacuated away).
 
         ``timeout`` is for this attempt only: an agent that starts before the
-        conductor retries soon instead of waiting a whole rpc_timeout.
+        conductor retries soon instead of waiting a whole rpc_timeout. ``agent``:
+        the RPC server that serves the host, when it is not the host's own name
+        (1.2; such processes are new with it).
         """
-        return self.client.prepare(timeout=timeout).call(
+        kwargs = {}
+        options = {}
+        if agent is not None and agent != host:
+            kwargs['agent'] = agent
+            options['version'] = '1.2'
+        return self.client.prepare(timeout=timeout, **options).call(
             {}, 'agent_started', host=host, facts=facts, instances=instances,
-            reported_at=reported_at)
+            reported_at=reported_at, **kwargs)

@@ -116,6 +116,10 @@ def _now():
     return time.time()
 
 
+# host_heartbeat(agent=KEEP): leave the recorded agent as it is.
+KEEP = object()
+
+
 _HOSTS = models.Host.__table__
 _INSTANCES = models.Instance.__table__
 _MIGRATIONS = models.Migration.__table__
@@ -130,22 +134,39 @@ def _one(conn, query):
 # Hosts ------------------------------------------------------------------
 
 @retry_on_deadlock
-def host_heartbeat(name, facts, now=None):
+def host_heartbeat(name, facts, now=None, agent=KEEP):
+    """Record a full report of the host: up, with these facts.
+
+    ``agent``: the RPC server of the agent process that serves it (None: the host's
+    own name), given at registration; KEEP leaves the recorded one alone.
+    """
     now = now or _now()
     with _connection() as conn:
-        host = conn.execute(sa.select(_HOSTS.c.facts, _HOSTS.c.state, _HOSTS.c.updated_at)
+        host = conn.execute(sa.select(_HOSTS.c.facts, _HOSTS.c.state, _HOSTS.c.updated_at,
+                                      _HOSTS.c.agent)
                             .where(_HOSTS.c.name == name)).first()
         if host is None:
             conn.execute(sa.insert(_HOSTS).values(
                 name=name, created_at=now, maintenance=False, facts=facts, state='up',
-                last_heartbeat=now, updated_at=now))
+                last_heartbeat=now, updated_at=now, agent=None if agent is KEEP else agent))
             return
         values = dict(state='up', last_heartbeat=now)
         # updated_at is the time of the last change, which the scheduler's cache of
         # hosts follows: a heartbeat that changes nothing leaves it alone.
         if host.facts != facts or host.state != 'up' or host.updated_at is None:
             values.update(facts=facts, updated_at=now)
+        if agent is not KEEP and agent != host.agent:
+            values.update(agent=agent, updated_at=now)
         conn.execute(sa.update(_HOSTS).where(_HOSTS.c.name == name).values(**values))
+
+
+def host_agent(name):
+    """The RPC server to address for host ``name`` (its own name unless recorded)."""
+    with _connection() as conn:
+        row = conn.execute(sa.select(_HOSTS.c.agent).where(_HOSTS.c.name == name)).first()
+    if row is None:
+        raise exception.HostNotFound(host=name)
+    return row.agent or name
 
 
 @retry_on_deadlock

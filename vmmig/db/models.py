@@ -26,6 +26,8 @@ class Host(Base):
     facts = sa.Column(sa.JSON, nullable=False, default=dict)
     created_at = sa.Column(sa.Double)
     updated_at = sa.Column(sa.Double)
+    # The RPC server of the agent process that serves the host; NULL: its own name.
+    agent = sa.Column(sa.String(255))
 
 
 class Instance(Base):

@@ -149,13 +149,15 @@ class RateLimited(object):
     def __init__(self, func, interval):
         self.func = func
         self.interval = interval
-        self._last = 0.0
+        # Not 0.0: the monotonic clock starts near 0 at boot, and on a machine up for
+        # less than an interval the first report would wait.
+        self._last = None
         self._sent = None
 
     def __call__(self, stats, final=False):
         now = time.monotonic()
         if final and stats == self._sent:
             return
-        if final or now - self._last >= self.interval:
+        if final or self._last is None or now - self._last >= self.interval:
             self._last, self._sent = now, stats
             self.func(stats)

@@ -51,10 +51,10 @@ SLOW_LINK = {'link_gbps': 1}
 class Cloud(object):
     """Conductor and agents of one cluster in this process, over the fake transport."""
 
-    def __init__(self, cluster, **overrides):
+    def __init__(self, cluster, agent_groups=None, **overrides):
         self.cluster = cluster
         self.overrides = overrides
-        self.fixture = vfix.EmbeddedFixture(cluster, **overrides)
+        self.fixture = vfix.EmbeddedFixture(cluster, agent_groups=agent_groups, **overrides)
         self.api = None
 
     def start(self):
