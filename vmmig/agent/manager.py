@@ -157,7 +157,8 @@ class AgentManager(object):
                 job, policy, on_progress=progress,
                 requests=lambda: self._requests.pop(migration_id, None),
                 interval=CONF.live_migration.monitor_interval).run()
-            progress(outcome['stats'], final=True)
+            # No last progress report: the final figures go with the outcome, which the
+            # conductor writes in the same update that ends the record.
         except Exception as e:  # noqa: the outcome must be recorded whatever broke
             LOG.exception('Migration %s of %s: the job monitor failed', migration_id,
                           instance['name'])

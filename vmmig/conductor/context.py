@@ -107,16 +107,21 @@ class MigrationContext(object):
             instance, vm_location=dest, **values)
         self.notify('end')
 
-    def end_unmoved(self, target, reason):
-        """failed or cancelled after a rollback; error if the rollback broke."""
+    def end_unmoved(self, target, reason, **values):
+        """failed or cancelled after a rollback; error if the rollback broke.
+
+        ``values``: more columns for the same update (the job's final figures).
+        """
         failures = self.rollback()
         if failures:
             reason = '%s; rollback incomplete: %s' % (reason, '; '.join(failures))
             self.transition(states.ERROR, reason=reason, vm_location='uncertain: rollback '
                             'failed, check %s and %s' % (self.migration['source_host'],
-                                                         self.migration['dest_host']))
+                                                         self.migration['dest_host']),
+                            **values)
         else:
-            self.transition(target, reason=reason, vm_location=self.migration['source_host'])
+            self.transition(target, reason=reason, vm_location=self.migration['source_host'],
+                            **values)
         self.notify('error')
 
     def end_uncertain(self, reason, vm_location, **values):

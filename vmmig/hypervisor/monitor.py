@@ -54,11 +54,10 @@ class Monitor(object):
         # The schedule's first (lowest) downtime holds from the start, not after a poll.
         self._follow({})
         while True:
-            done = self.job.wait(self.interval)
+            if self.job.wait(self.interval):
+                break  # the final figures go with the outcome, not as progress
             stats = self.job.stats()
             self.on_progress(stats)
-            if done:
-                break
             self._follow(stats)
         return {'status': self.job.status, 'error': self.job.error,
                 'stats': self.job.stats(), 'actions': self.actions}

@@ -104,8 +104,13 @@ class LiveMigration(base.MigrationType):
                                      ('bytes_total', stats.get('data_total')),
                                      ('bytes_processed', stats.get('data_processed')),
                                      ('bytes_remaining', stats.get('data_remaining')),
+                                     ('disk_total', stats.get('disk_total')),
+                                     ('disk_remaining', stats.get('disk_remaining')),
                                      ('postcopy', stats.get('postcopy')))
                    if v is not None}
+        if stats.get('memory_dirty_rate') is not None:
+            figures['dirty_rate'] = stats['memory_dirty_rate'] * stats.get(
+                'memory_page_size', 4096)
         status = outcome['status']
         if status == hv.JOB_COMPLETED:
             ctx.forget_rollback()
@@ -134,17 +139,19 @@ class LiveMigration(base.MigrationType):
         if status == hv.JOB_CANCELLED:
             record = ctx.refresh()
             if record['abort_requested']:
-                return ctx.end_unmoved(states.CANCELLED, record['reason'] or 'aborted on request')
+                return ctx.end_unmoved(states.CANCELLED, record['reason'] or 'aborted on request',
+                                       **figures)
             # Nobody asked: the monitor's timeout action gave up, which is a failure.
             why = [a.split(': ', 1)[1] for a in outcome.get('actions') or []
                    if a.startswith('abort: ')]
             return ctx.end_unmoved(states.FAILED, 'live migration aborted by the timeout '
-                                   'action: %s' % (why[-1] if why else outcome.get('error')))
+                                   'action: %s' % (why[-1] if why else outcome.get('error')),
+                                   **figures)
         if status == 'unknown':
             ctx.forget_rollback()
             return base.MigrationType.recover(self, ctx)
         return ctx.end_unmoved(states.FAILED, 'live migration failed: %s'
-                               % (outcome.get('error') or status))
+                               % (outcome.get('error') or status), **figures)
 
     @staticmethod
     def _cleanup_source(ctx, instance):
