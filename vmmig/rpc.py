@@ -8,6 +8,7 @@ import oslo_messaging as messaging
 
 from vmmig import conf
 from vmmig import config
+from vmmig import exception
 
 CONF = conf.CONF
 
@@ -40,14 +41,30 @@ def get_transport():
     return _TRANSPORT
 
 
-def get_client(topic, version, server=None, timeout=None):
+def get_client(topic, version, server=None, timeout=None, cap_option=None):
     """A client that sends the oldest version of its major (``1.0``) unless a call
     prepares a newer one, up to ``version``: an endpoint one minor version behind
-    (a rolling upgrade) still takes every call that has not changed since."""
+    (a rolling upgrade) still takes every call that has not changed since.
+
+    ``cap_option``: the [upgrade_levels] option that may cap ``version`` lower.
+    """
+    cap = version
+    if cap_option and getattr(CONF.upgrade_levels, cap_option):
+        cap = _checked_cap(getattr(CONF.upgrade_levels, cap_option), version, cap_option)
     target = messaging.Target(topic=topic, version=version.split('.')[0] + '.0',
                               server=server)
-    return messaging.get_rpc_client(get_transport(), target, version_cap=version,
+    return messaging.get_rpc_client(get_transport(), target, version_cap=cap,
                                     timeout=timeout or CONF.conductor.rpc_timeout)
+
+
+def _checked_cap(cap, version, option):
+    major, minor = (int(x) for x in cap.split('.'))
+    known_major, known_minor = (int(x) for x in version.split('.'))
+    if major != known_major or minor > known_minor:
+        raise exception.InvalidOption(
+            option='[upgrade_levels] %s' % option, value=cap,
+            reason='this release speaks %d.0 to %s' % (known_major, version))
+    return cap
 
 
 def get_server(topic, server, endpoints):

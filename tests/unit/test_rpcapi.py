@@ -15,6 +15,7 @@ from vmmig.agent import manager as agent_manager
 from vmmig.agent import rpcapi as agent_rpcapi
 from vmmig.conductor import manager as conductor_manager
 from vmmig.conductor import rpcapi as conductor_rpcapi
+from vmmig import exception
 
 PAIRS = [
     pytest.param(conductor_rpcapi, conductor_rpcapi.ConductorAPI,
@@ -130,3 +131,28 @@ def test_a_call_that_did_not_change_reaches_an_endpoint_one_version_behind():
     finally:
         server.stop()
         server.wait()
+
+
+def test_upgrade_levels_cap_what_is_sent(conf):
+    from oslo_messaging.rpc import client as om_client
+    conf.conf.config(conductor='1.0', agent='1.0', group='upgrade_levels')
+    api = conductor_rpcapi.ConductorAPI()
+    agents = agent_rpcapi.AgentAPI(server_of=lambda host: 'agents-ab' if host == 'a' else host)
+    with mock.patch.object(om_client._BaseCallContext, 'cast') as cast, \
+            mock.patch.object(om_client._BaseCallContext, 'call') as call:
+        # A 1.0 conductor needs the full report even when nothing changed.
+        assert api.heartbeat('a', {'f': 1}, [], 1.0, changed=False) is True
+        assert cast.call_args.kwargs['facts'] == {'f': 1}
+        with pytest.raises(exception.Invalid, match=r'\[upgrade_levels\] conductor'):
+            api.agent_started('a', {}, [], 1.0, agent='agents-ab')
+        # A 1.0 agent is not asked to hold its answer.
+        agents.job_status('b', 7, wait=5)
+        assert 'wait' not in call.call_args.kwargs
+        with pytest.raises(exception.Invalid, match=r'\[upgrade_levels\] agent'):
+            agents.ping('a')
+
+
+def test_an_upgrade_level_this_release_cannot_honour_is_refused(conf):
+    conf.conf.config(conductor='2.0', group='upgrade_levels')
+    with pytest.raises(exception.InvalidOption, match=r'\[upgrade_levels\] conductor'):
+        conductor_rpcapi.ConductorAPI()

@@ -13,6 +13,7 @@ Version history:
 """
 
 from vmmig import conf
+from vmmig import exception
 from vmmig import rpc
 
 CONF = conf.CONF
@@ -24,13 +25,17 @@ class AgentAPI(object):
 
     def __init__(self, server_of=None):
         """``server_of(host)``: the RPC server serving ``host``; unset, the host's name."""
-        self.client = rpc.get_client(CONF.agent.topic, RPC_API_VERSION)
+        self.client = rpc.get_client(CONF.agent.topic, RPC_API_VERSION, cap_option='agent')
         self.server_of = server_of or (lambda host: host)
 
     def _prepare(self, host, kwargs, **options):
         server = self.server_of(host)
         if server != host:
             # A process of several hosts (1.2, new with it: no older one to talk to).
+            if not self.client.can_send_version('1.2'):
+                raise exception.Invalid(reason=(
+                    'host %s is served by agent process %s, which needs agent RPC API '
+                    '1.2; [upgrade_levels] agent caps it lower' % (host, server)))
             kwargs['host'] = host
             options['version'] = '1.2'
         return self.client.prepare(server=server, **options)

@@ -13,6 +13,7 @@ Version history:
 """
 
 from vmmig import conf
+from vmmig import exception
 from vmmig import rpc
 
 CONF = conf.CONF
@@ -23,7 +24,8 @@ RPC_API_VERSION = '1.2'
 class ConductorAPI(object):
 
     def __init__(self, timeout=None):
-        self.client = rpc.get_client(CONF.conductor.topic, RPC_API_VERSION, timeout=timeout)
+        self.client = rpc.get_client(CONF.conductor.topic, RPC_API_VERSION, timeout=timeout,
+                                     cap_option='conductor')
 
     def _call(self, method, **kwargs):
         return self.client.prepare().call({}, method, **kwargs)
@@ -102,6 +104,10 @@ class ConductorAPI(object):
         kwargs = {}
         options = {}
         if agent is not None and agent != host:
+            if not self.client.can_send_version('1.2'):
+                raise exception.Invalid(reason=(
+                    'host %s is served by agent process %s, which needs conductor RPC '
+                    'API 1.2; [upgrade_levels] conductor caps it lower' % (host, agent)))
             kwargs['agent'] = agent
             options['version'] = '1.2'
         return self.client.prepare(timeout=timeout, **options).call(

@@ -10,8 +10,10 @@ from vmmig.conf import libvirt
 from vmmig.conf import migration
 from vmmig.conf import scheduler
 from vmmig.conf import sim
+from vmmig.conf import upgrade_levels
 
 CONF = cfg.CONF
 
-for _module in (default, drivers, conductor, agent, scheduler, migration, sim, libvirt):
+for _module in (default, drivers, conductor, agent, scheduler, migration, sim, libvirt,
+                upgrade_levels):
     _module.register_opts(CONF)

@@ -8,8 +8,10 @@ from vmmig.conf import libvirt
 from vmmig.conf import migration
 from vmmig.conf import scheduler
 from vmmig.conf import sim
+from vmmig.conf import upgrade_levels
 
-_MODULES = (default, drivers, conductor, agent, scheduler, migration, sim, libvirt)
+_MODULES = (default, drivers, conductor, agent, scheduler, migration, sim, libvirt,
+            upgrade_levels)
 
 
 def list_opts():
