@@ -57,6 +57,14 @@ def get_client(topic, version, server=None, timeout=None, cap_option=None):
                                     timeout=timeout or CONF.conductor.rpc_timeout)
 
 
+def require_version(client, version, api, why):
+    """Refuse, naming the cap, a call that needs ``version`` of the ``api`` RPC API
+    ('conductor' or 'agent', as its [upgrade_levels] option) when it is capped lower."""
+    if not client.can_send_version(version):
+        raise exception.Invalid(reason='%s needs %s RPC API %s; [upgrade_levels] %s caps '
+                                       'it lower' % (why, api, version, api))
+
+
 def _checked_cap(cap, version, option):
     major, minor = (int(x) for x in cap.split('.'))
     known_major, known_minor = (int(x) for x in version.split('.'))

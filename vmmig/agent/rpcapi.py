@@ -13,7 +13,6 @@ Version history:
 """
 
 from vmmig import conf
-from vmmig import exception
 from vmmig import rpc
 
 CONF = conf.CONF
@@ -32,10 +31,8 @@ class AgentAPI(object):
         server = self.server_of(host)
         if server != host:
             # A process of several hosts (1.2, new with it: no older one to talk to).
-            if not self.client.can_send_version('1.2'):
-                raise exception.Invalid(reason=(
-                    'host %s is served by agent process %s, which needs agent RPC API '
-                    '1.2; [upgrade_levels] agent caps it lower' % (host, server)))
+            rpc.require_version(self.client, '1.2', 'agent', 'host %s, served by agent '
+                                'process %s,' % (host, server))
             kwargs['host'] = host
             options['version'] = '1.2'
         return self.client.prepare(server=server, **options)

@@ -13,7 +13,6 @@ Version history:
 """
 
 from vmmig import conf
-from vmmig import exception
 from vmmig import rpc
 
 CONF = conf.CONF
@@ -104,10 +103,8 @@ class ConductorAPI(object):
         kwargs = {}
         options = {}
         if agent is not None and agent != host:
-            if not self.client.can_send_version('1.2'):
-                raise exception.Invalid(reason=(
-                    'host %s is served by agent process %s, which needs conductor RPC '
-                    'API 1.2; [upgrade_levels] conductor caps it lower' % (host, agent)))
+            rpc.require_version(self.client, '1.2', 'conductor', 'host %s, served by '
+                                'agent process %s,' % (host, agent))
             kwargs['agent'] = agent
             options['version'] = '1.2'
         return self.client.prepare(timeout=timeout, **options).call(
