@@ -53,9 +53,8 @@ def raw_migrate(libvirt, conns, src, dst):
 
 
 def vmmig_migrate(api, engine, dst):
-    """migrate_server to completed, as a client sees it; (wall s, downtime ms, record)."""
+    """migrate_server to completed; (wall s, downtime ms, record)."""
     asked = time.time()
-    t0 = time.monotonic()
     record = api.migrate_server(NAME, 'live', host=dst)
     query = sa.text('SELECT * FROM migrations WHERE id = :i')
     while True:
@@ -64,7 +63,8 @@ def vmmig_migrate(api, engine, dst):
         if row['state'] in tl.TERMINAL:
             break
         time.sleep(0.01)
-    wall = time.monotonic() - t0
+    # To the moment the record says completed, not to the poll that saw it.
+    wall = row['finished_at'] - asked
     if row['state'] != 'completed':
         raise SystemExit('vmmig migration %s ended %s: %s'
                          % (record['id'], row['state'], row['reason']))

@@ -48,6 +48,7 @@ class ConductorManager(object):
 
     def stop(self):
         self.dispatcher.stop()
+        self.checks.close()
 
     # Operator requests ---------------------------------------------------------
 

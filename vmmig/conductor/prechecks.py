@@ -5,6 +5,7 @@ problem should not discover the next one on the following attempt. Nothing
 here writes to the database, so a refused request leaves it unchanged.
 """
 
+from concurrent import futures
 import dataclasses
 import logging
 import threading
@@ -66,6 +67,11 @@ class Prechecks(object):
         self.agents = agents
         self.hosts = host_cache.HostCache()
         self.shared = ProvenSharedStorage()
+        # Destination checks started before the source's answer is in (see plan).
+        self._early = futures.ThreadPoolExecutor(8, thread_name_prefix='vmmig-precheck')
+
+    def close(self):
+        self._early.shutdown(wait=False, cancel_futures=True)
 
     def plan(self, instance_name, migration_type, requested_host=None, options=None,
              exclude_migration=None, ask_hosts=True):
@@ -85,12 +91,15 @@ class Prechecks(object):
             if other['id'] != exclude_migration:
                 raise exception.PrecheckFailed(instance=instance_name, reasons=[
                     'it already has migration %s, which is %s' % (other['id'], other['state'])])
+        early = self._early_cpu_check(mtype, row, source, dest_host, ask_hosts)
         instance, source_facts = _instance_and_source(self.agents, mtype, row, source, reasons)
         storage, storage_reasons = _storage(instance, mtype)
         reasons += storage_reasons
         reasons += mtype.instance_reasons(instance, clean)
         request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
                    'source': dict(source_facts, host=source['name']), 'storage': storage}
+        # It counts only if it asked about the VM the source just showed.
+        cpu_check = early[1] if early and early[0] == request['instance'] else None
         manager = host_manager.HostManager()
         if dest_host:
             candidates = [dest_host]
@@ -100,8 +109,10 @@ class Prechecks(object):
         dest = None
         eligible, verdicts = manager.rank(candidates, request) if storage else ([], [])
         for host in eligible:
-            host_reasons = (self.host_reasons_from_agents(mtype, storage, request, host['name'])
-                            if not reasons and ask_hosts else [])
+            host_reasons = (self.host_reasons_from_agents(
+                mtype, storage, request, host['name'],
+                cpu_check=cpu_check if dest_host and host['name'] == dest_host['name'] else None)
+                if not reasons and ask_hosts else [])
             if not host_reasons:
                 dest = host['name']
                 break
@@ -145,8 +156,26 @@ class Prechecks(object):
             out.append({'host': verdict['host'], 'eligible': not reasons, 'reasons': reasons})
         return out
 
-    def host_reasons_from_agents(self, mtype, storage, request, dest):
-        """Checks only the hosts themselves can make: the guest CPU, the shared storage."""
+    def _early_cpu_check(self, mtype, row, source, dest_host, ask_hosts):
+        """(instance, future of check_destination) for the VM as last reported, or None.
+
+        Asked of the requested destination while the source is asked for the VM
+        (a live migration's two slowest checks, side by side); the answer counts
+        only if the source shows the VM as it was reported.
+        """
+        if not (dest_host and ask_hosts and mtype.name == 'live' and mtype.source_must_be_up
+                and source['state'] == 'up' and dest_host['state'] == 'up'):
+            return None
+        instance = dict(row['spec'], host=source['name'])
+        source_facts = dict(source['facts'], host=source['name'])
+        return instance, self._early.submit(self.agents.check_destination, dest_host['name'],
+                                            instance, source_facts)
+
+    def host_reasons_from_agents(self, mtype, storage, request, dest, cpu_check=None):
+        """Checks only the hosts themselves can make: the guest CPU, the shared storage.
+
+        ``cpu_check``: a future of the CPU check of ``dest`` for this very request.
+        """
         agents = self.agents
         if not mtype.source_must_be_up:
             return []
@@ -154,7 +183,9 @@ class Prechecks(object):
         reasons = []
         try:
             if mtype.name == 'live':
-                reasons += agents.check_destination(dest, request['instance'], request['source'])
+                reasons += (cpu_check.result() if cpu_check is not None else
+                            agents.check_destination(dest, request['instance'],
+                                                     request['source']))
             if storage.needs_shared_storage and not self.shared.proven(source, dest):
                 token = agents.create_storage_probe(source)
                 try:

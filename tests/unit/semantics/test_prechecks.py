@@ -4,6 +4,8 @@ Each case is a two-host cluster where the destination differs from the source in
 one thing only; a refused request records nothing.
 """
 
+import time
+
 import pytest
 
 from tests.unit.semantics import helpers as h
@@ -61,6 +63,52 @@ def test_cpu_check_of_the_destination_agent(make_cloud):
         lambda instance, source_facts: ['the guest CPU model Skylake-Server is not usable']
     error = _refusal(cloud)
     assert error.reasons == ['the guest CPU model Skylake-Server is not usable']
+
+
+def _count_cpu_checks(cloud, host='b'):
+    driver = cloud.agent(host).driver
+    seen = []
+    real = driver.check_cpu_compatible
+
+    def counted(instance, source_facts):
+        seen.append(instance)
+        return real(instance, source_facts)
+    driver.check_cpu_compatible = counted
+    return seen
+
+
+def test_the_cpu_check_runs_once_beside_the_source_s_answer(make_cloud):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}))
+    seen = _count_cpu_checks(cloud)
+    source = cloud.agent('a').driver
+    real_get = source.get_instance
+
+    def slow_get(name):
+        seen.append('source asked')
+        time.sleep(0.3)
+        seen.append('source answered')
+        return real_get(name)
+    source.get_instance = slow_get
+    record = cloud.run('vm', 'live', host='b')
+    assert record['state'] == 'completed', record['reason']
+    # Started with the VM as reported, while the source was still answering; its
+    # fresh view matched, so the check was not made a second time.
+    names = [e if isinstance(e, str) else e['name'] for e in seen]
+    assert names.count('vm') == 1
+    assert names.index('vm') < names.index('source answered')
+
+
+def test_the_cpu_check_is_asked_again_when_the_vm_changed_since_its_report(make_cloud):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}))
+    seen = _count_cpu_checks(cloud)
+    # The last report says 2 vCPUs; the source's fresh view (1) is what must be checked.
+    spec = db.instance_get('vm')['spec']
+    with db.get_engine().begin() as conn:
+        conn.execute(db._INSTANCES.update().where(db._INSTANCES.c.name == 'vm').values(
+            spec=dict(spec, vcpus=2)))
+    record = cloud.run('vm', 'live', host='b')
+    assert record['state'] == 'completed', record['reason']
+    assert [i['vcpus'] for i in seen] == [2, 1]
 
 
 def test_shared_storage_must_be_proven(make_cloud):
