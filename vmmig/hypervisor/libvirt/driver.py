@@ -110,9 +110,9 @@ class LibvirtDriver(base.HypervisorDriver):
                                getattr(self.libvirt, 'VIR_DOMAIN_PAUSED_STARTING_UP', -1))
                 and not dom.isPersistent())
 
-    def _instance(self, dom):
+    def _instance(self, dom, capacities=None):
         inst = guest.instance_of(dom, self.opts.shared_storage_path,
-                                 dom.hasManagedSaveImage(0))
+                                 dom.hasManagedSaveImage(0), capacities)
         inst['host'] = self.host
         inst['local_storage_path'] = self.opts.local_storage_path
         return inst
@@ -276,7 +276,9 @@ class LibvirtDriver(base.HypervisorDriver):
         if state == self.libvirt.VIR_DOMAIN_PAUSED and instance['power_state'] == 'running':
             dom.resume()  # paused by the timeout action or force-complete
         self._announce(dom)
-        return self._instance(dom)
+        # The disks are those the source showed moments ago, sizes unchanged.
+        return self._instance(dom, capacities={d['name']: d['capacity'] for d in
+                                               instance['disks'] if d.get('capacity')})
 
     def _announce(self, dom):
         """Tell the network where the guest is now: QEMU sends RARP packets per NIC."""

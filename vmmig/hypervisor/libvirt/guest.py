@@ -44,8 +44,14 @@ def disks_of(root, shared_path):
     return disks
 
 
-def instance_of(dom, shared_path, has_managed_save):
-    """The instance dict of a libvirt domain (see vmmig.hypervisor.base)."""
+def instance_of(dom, shared_path, has_managed_save, capacities=None):
+    """The instance dict of a libvirt domain (see vmmig.hypervisor.base).
+
+    ``capacities``: {disk name: virtual size} known to be current (the source's, after
+    a live migration, which does not resize disks); the others are asked of QEMU,
+    one block query each.
+    """
+    capacities = capacities or {}
     xml = dom.XMLDesc(0)
     inactive_xml = dom.XMLDesc(2)  # VIR_DOMAIN_XML_INACTIVE: what a destination defines
     root = ET.fromstring(xml)
@@ -56,7 +62,8 @@ def instance_of(dom, shared_path, has_managed_save):
     disks = disks_of(root, shared_path)
     for disk in disks:
         try:
-            disk['capacity'] = dom.blockInfo(disk['name'])[0]
+            disk['capacity'] = (capacities[disk['name']] if disk['name'] in capacities
+                                else dom.blockInfo(disk['name'])[0])
         except Exception:  # noqa: a network volume may not answer while shut off
             disk['capacity'] = 0
         disk['size_gb'] = round(disk['capacity'] / 1024 ** 3, 3)
