@@ -13,6 +13,7 @@ Version history:
 """
 
 from vmmig import conf
+from vmmig import exception
 from vmmig import rpc
 
 CONF = conf.CONF
@@ -22,10 +23,13 @@ RPC_API_VERSION = '1.2'
 
 class AgentAPI(object):
 
-    def __init__(self, server_of=None):
-        """``server_of(host)``: the RPC server serving ``host``; unset, the host's name."""
+    def __init__(self, server_of=None, forget_server=None):
+        """``server_of(host)``: the RPC server serving ``host``; unset, the host's name.
+        ``forget_server(host)``: drop what server_of knows of ``host``, which a process
+        that no longer serves it refused."""
         self.client = rpc.get_client(CONF.agent.topic, RPC_API_VERSION, cap_option='agent')
         self.server_of = server_of or (lambda host: host)
+        self.forget_server = forget_server
 
     def _prepare(self, host, kwargs, **options):
         server = self.server_of(host)
@@ -39,9 +43,17 @@ class AgentAPI(object):
 
     def _call(self, host, method, timeout=None, version=None, **kwargs):
         options = {'version': version} if version else {}
-        cctxt = self._prepare(host, kwargs, timeout=timeout or CONF.conductor.rpc_timeout,
-                              **options)
-        return cctxt.call({}, method, **kwargs)
+        options['timeout'] = timeout or CONF.conductor.rpc_timeout
+        sent = dict(kwargs)
+        try:
+            return self._prepare(host, sent, **options).call({}, method, **sent)
+        except exception.HostNotServed:
+            if self.forget_server is None:
+                raise
+            # The host registered elsewhere since we learnt its address: ask again once.
+            self.forget_server(host)
+            sent = dict(kwargs)
+            return self._prepare(host, sent, **options).call({}, method, **sent)
 
     def _cast(self, host, method, **kwargs):
         self._prepare(host, kwargs).cast({}, method, **kwargs)

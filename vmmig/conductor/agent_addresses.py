@@ -8,7 +8,8 @@ addresses the conductor that manages a node, not the node).
 
 What was learnt is trusted for [conductor] heartbeat_timeout: a host that moves
 to another agent process registers again, and another conductor reads that
-from the database once its entry expires.
+from the database once its entry expires, or at once when the process it
+still addresses refuses the call (HostNotServed).
 """
 
 import threading
@@ -44,3 +45,8 @@ class AgentAddresses(object):
     def learn(self, host, server):
         with self._lock:
             self._known[host] = (server or host, time.monotonic())
+
+    def forget(self, host):
+        """The next lookup reads the database (a process refused a call for ``host``)."""
+        with self._lock:
+            self._known.pop(host, None)

@@ -36,7 +36,8 @@ class ConductorManager(object):
         self.name = name or CONF.host
         self.notifier = rpc.get_notifier('vmmig-conductor.%s' % self.name)
         self.addresses = agent_addresses.AgentAddresses()
-        self.agents = agent_rpcapi.AgentAPI(server_of=self.addresses.server_of)
+        self.agents = agent_rpcapi.AgentAPI(server_of=self.addresses.server_of,
+                                            forget_server=self.addresses.forget)
         self.checks = prechecks.Prechecks(self.agents)
         self.dispatcher = dispatcher.Dispatcher(self.name, self.notifier, self.agents,
                                                 self.checks)

@@ -69,3 +69,12 @@ def test_the_router_refuses_a_host_it_does_not_serve():
     # Only the agents' public methods are offered to the dispatcher.
     assert not hasattr(endpoint, 'no_such_method')
     assert not hasattr(endpoint, '_jobs')
+
+
+def test_a_stale_address_is_read_again_when_the_process_refuses(make_cloud):
+    cloud = _cloud(make_cloud)
+    manager = cloud.services.conductor.manager
+    # As another conductor's memory would be after c moved to an agent of its own.
+    manager.addresses.learn('c', 'agents-ab')
+    assert manager.agents.ping('c') == 'c'
+    assert manager.addresses.server_of('c') == 'c'
