@@ -12,8 +12,9 @@ each migration, then::
                                   (after --warmup pairs that are printed, not counted)
     downtime raw <ms> vmmig <ms>  median downtimes (libvirt's figure)
 
-    VMMIG_VIRT_DIR=... VMMIG_VIRT_NETNS=... \
-        python benchmarks/libvirt_overhead.py [--pairs 9] [--warmup 1]
+    python benchmarks/libvirt_overhead.py [--pairs 9] [--warmup 1]
+
+(VMMIG_VIRT_DIR and VMMIG_VIRT_NETNS as for the functional tests.)
 
 Needs root, RabbitMQ, and the packages of ``tools/virt/vmmig-virt-env install``.
 """
