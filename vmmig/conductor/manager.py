@@ -218,9 +218,12 @@ class ConductorManager(object):
             if (not final and last is not None
                     and now - last < CONF.conductor.progress_interval):
                 return
-            if final:
-                self._progress_at.pop(migration_id, None)
-            else:
+            # An entry older than the interval limits nothing. Agents no longer send a
+            # last report that would remove their migration's, so the old ones go here.
+            for other in [m for m, at in self._progress_at.items()
+                          if now - at >= CONF.conductor.progress_interval]:
+                del self._progress_at[other]
+            if not final:
                 self._progress_at[migration_id] = now
         values = {column: stats[key] for key, column in PROGRESS_FIELDS.items()
                   if stats.get(key) is not None}

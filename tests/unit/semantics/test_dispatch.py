@@ -136,3 +136,13 @@ def test_the_conductor_does_not_adopt_what_it_is_starting(make_cloud):
     assert adopted == []
     assert done['state'] == 'completed', done['reason']
     assert cloud.hosts_of('vm1') == ['b']
+
+
+def test_the_progress_limiter_forgets_migrations_it_no_longer_limits(make_cloud):
+    # Agents send no last report that would remove a migration's entry: entries older
+    # than the interval (0 here) go, instead of piling up for every migration ever run.
+    cloud = make_cloud(_two_vms())
+    manager = cloud.services.conductor.manager
+    for migration_id in range(1, 51):
+        manager.migration_progress({}, migration_id, {'type': 2, 'data_remaining': 1})
+    assert len(manager._progress_at) <= 1
