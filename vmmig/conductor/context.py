@@ -27,11 +27,14 @@ STATUS_WAIT = 5.0
 
 class MigrationContext(object):
 
-    def __init__(self, migration, storage, notifier, agents=None):
+    def __init__(self, migration, storage, notifier, agents=None, sender=None):
+        """``sender``: an executor of one thread for notify_soon."""
         self.migration = migration
         self.storage = storage
         self.notifier = notifier
         self.agents = agents or agent_rpcapi.AgentAPI()
+        self.sender = sender
+        self._sending = None
         self._undo = []
         #: the VM as its source agent showed it to the checks that just passed
         self.checked_instance = None
@@ -128,9 +131,22 @@ class MigrationContext(object):
         self.transition(states.ERROR, reason=reason, vm_location=vm_location, **values)
         self.notify('error')
 
+    def notify_soon(self, event):
+        """Send the notification from the sender's thread, with the record as it is now:
+        the migration goes on meanwhile. The next notify waits for it, so a listener
+        still hears a migration's events in order."""
+        if self.sender is None:
+            return self.notify(event)
+        self._sending = self.sender.submit(self._send, event, dict(self.migration))
+
     def notify(self, event):
-        event_type = 'vmmig.migration.%s.%s' % (self.migration['migration_type'], event)
-        payload = dict(self.migration)
+        if self._sending is not None:
+            self._sending.result()
+            self._sending = None
+        self._send(event, dict(self.migration))
+
+    def _send(self, event, payload):
+        event_type = 'vmmig.migration.%s.%s' % (payload['migration_type'], event)
         try:
             if event == 'error':
                 self.notifier.error({}, event_type, payload)

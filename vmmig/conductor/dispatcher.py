@@ -31,6 +31,8 @@ class Dispatcher(object):
         self.checks = checks
         self._pool = futures.ThreadPoolExecutor(CONF.conductor.worker_threads,
                                                 thread_name_prefix='vmmig-migration')
+        # One thread: the start notifications leave in the order the migrations started.
+        self._sender = futures.ThreadPoolExecutor(1, thread_name_prefix='vmmig-notify')
         self._running = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -58,6 +60,7 @@ class Dispatcher(object):
         if self._thread:
             self._thread.join()
         self._pool.shutdown(wait=wait)
+        self._sender.shutdown(wait=wait)
 
     def wake(self):
         self._wake.set()
@@ -159,7 +162,8 @@ class Dispatcher(object):
     def _context(self, migration):
         storage = plugins.load_class(plugins.STORAGE, migration['storage_mode'],
                                      'storage mode of migration %s' % migration['id'])()
-        return context.MigrationContext(migration, storage, self.notifier, self.agents)
+        return context.MigrationContext(migration, storage, self.notifier, self.agents,
+                                        sender=self._sender)
 
     def _execute(self, migration, plan=None):
         """``plan``: the checks made when the request was recorded and claimed in one go;
@@ -170,7 +174,8 @@ class Dispatcher(object):
         LOG.info('Migration %s: %s of %s from %s to %s starts', migration['id'],
                  mtype.name, migration['instance'], migration['source_host'],
                  migration['dest_host'])
-        ctx.notify('start')
+        # Off the migration's path: the first host step need not wait for the broker.
+        ctx.notify_soon('start')
         try:
             if plan is None:
                 # The world may have changed while it was queued or held.

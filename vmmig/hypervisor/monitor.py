@@ -142,8 +142,8 @@ class Monitor(object):
 
 
 class RateLimited(object):
-    """Call ``func`` at most once per ``interval`` seconds, and always for the last call
-    (unless it would only repeat the figures of the call before)."""
+    """Call ``func`` at most once per ``interval`` seconds. The job's final figures go
+    with its outcome (see Monitor.run), so nothing here waits for a last call."""
 
     def __init__(self, func, interval):
         self.func = func
@@ -151,12 +151,9 @@ class RateLimited(object):
         # Not 0.0: the monotonic clock starts near 0 at boot, and on a machine up for
         # less than an interval the first report would wait.
         self._last = None
-        self._sent = None
 
-    def __call__(self, stats, final=False):
+    def __call__(self, stats):
         now = time.monotonic()
-        if final and stats == self._sent:
-            return
-        if final or self._last is None or now - self._last >= self.interval:
-            self._last, self._sent = now, stats
+        if self._last is None or now - self._last >= self.interval:
+            self._last = now
             self.func(stats)

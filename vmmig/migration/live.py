@@ -78,8 +78,15 @@ class LiveMigration(base.MigrationType):
             agents.connect_volumes(dst, instance)
         ctx.on_rollback('remove the incoming VM on %s' % dst,
                         agents.rollback_live_incoming, dst, instance, m)
-        dest_info = agents.prepare_live_incoming(dst, instance, m)
-        ctx.start_running()
+        # The record moves to running while the destination gets ready: the job needs
+        # both, and neither needs the other.
+        with futures.ThreadPoolExecutor(1) as pool:
+            running = pool.submit(ctx.start_running)
+            try:
+                dest_info = agents.prepare_live_incoming(dst, instance, m)
+            finally:
+                # An abort asked for meanwhile wins over a failed preparation.
+                running.result()
         agents.start_live_migration(src, instance, m, dest_info,
                                     self.settings(storage, m['options']))
         self._forward_requests(ctx)
