@@ -12,7 +12,7 @@ each migration, then::
                                   (after --warmup pairs that are printed, not counted)
     downtime raw <ms> vmmig <ms>  median downtimes (libvirt's figure)
 
-    python benchmarks/libvirt_overhead.py [--pairs 9] [--warmup 1]
+    python benchmarks/libvirt_overhead.py [--pairs 15] [--warmup 1]
 
 (VMMIG_VIRT_DIR and VMMIG_VIRT_NETNS as for the functional tests.)
 
@@ -118,8 +118,9 @@ def wait_reported(engine, host, timeout=30):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--pairs', type=int, default=9,
-                        help='measured pairs; their ratios are noisy (TCG): 9 by default')
+    parser.add_argument('--pairs', type=int, default=15,
+                        help='measured pairs (at least 5); one migration\'s wall varies by '
+                             'about 10 %% under TCG, so the median needs many')
     parser.add_argument('--warmup', type=int, default=1,
                         help='pairs run first and left out: the first migrations pay '
                              'one-off costs (connections between the daemons, caches)')
@@ -129,6 +130,8 @@ def main():
     parser.add_argument('--logs', action='store_true',
                         help='print the services\' logs at the end (where the time goes)')
     args = parser.parse_args()
+    if args.pairs < 5:
+        parser.error('--pairs: at least 5 (a median of fewer says little)')
 
     import libvirt
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)

@@ -36,6 +36,8 @@ class MigrationContext(object):
         self.sender = sender
         self._sending = None
         self._undo = []
+        #: set once the guest is on the destination (see vm_moved)
+        self.moved = False
         #: the VM as its source agent showed it to the checks that just passed
         self.checked_instance = None
 
@@ -88,6 +90,12 @@ class MigrationContext(object):
     def forget_rollback(self):
         self._undo = []
 
+    def vm_moved(self):
+        """The point of no return: the guest is on the destination. Nothing is undone
+        after this, and no ending may say the VM stayed on the source."""
+        self._undo = []
+        self.moved = True
+
     def rollback(self):
         """Undo in reverse order; every step is tried, the failures are returned."""
         failures = []
@@ -114,7 +122,14 @@ class MigrationContext(object):
         """failed or cancelled after a rollback; error if the rollback broke.
 
         ``values``: more columns for the same update (the job's final figures).
+        Past vm_moved, an error that says where the VM went instead.
         """
+        if self.moved:
+            dest = self.migration['dest_host']
+            return self.end_uncertain(
+                '%s (after the VM moved to %s: check it there and what is left on %s)'
+                % (reason, dest, self.migration['source_host']),
+                vm_location='%s (moved; the migration did not finish)' % dest, **values)
         failures = self.rollback()
         if failures:
             reason = '%s; rollback incomplete: %s' % (reason, '; '.join(failures))

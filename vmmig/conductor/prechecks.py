@@ -26,28 +26,49 @@ LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 UNFINISHED = (states.QUEUED, states.HELD) + tuple(states.ACTIVE)
+#: remembered passes past which the expired ones are dropped
+MAX_PROVEN = 4096
 
 
-class ProvenSharedStorage(object):
-    """Host pairs a probe file showed to share their instances storage, and when.
+class ProvenChecks(object):
+    """Checks the agents passed, and when: trusted for [conductor] host_checks_max_age,
+    as the checks of a request are until it starts.
 
-    Trusted for [conductor] host_checks_max_age, as the checks of a request are
-    until it starts: storage is not unmounted in seconds, and a probe costs
-    three calls and two file operations on shared storage per request.
+    A guest CPU the destination can give, or storage two hosts share, does not change
+    in seconds; asking again costs agent calls (a probe: three, and two file
+    operations on shared storage). A failed check is not remembered: a host that was
+    fixed is seen at once.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._at = {}
 
-    def proven(self, a, b):
+    def proven(self, key):
         with self._lock:
-            at = self._at.get(frozenset((a, b)))
+            at = self._at.get(key)
         return at is not None and time.monotonic() - at < CONF.conductor.host_checks_max_age
 
-    def remember(self, a, b):
+    def remember(self, key):
+        now = time.monotonic()
         with self._lock:
-            self._at[frozenset((a, b))] = time.monotonic()
+            self._at[key] = now
+            if len(self._at) > MAX_PROVEN:
+                for old in [k for k, at in self._at.items()
+                            if now - at >= CONF.conductor.host_checks_max_age]:
+                    del self._at[old]
+
+
+def shared_storage_key(a, b):
+    return ('storage', frozenset((a, b)))
+
+
+def guest_cpu_key(source, dest, instance):
+    """What a destination's CPU check depends on: the guest's CPU as it runs and as
+    defined, how it is emulated, and the source it comes from."""
+    return ('cpu', source, dest, instance.get('cpu_xml'), instance.get('cpu_xml_configured'),
+            instance.get('virt_type'), instance.get('arch'),
+            tuple(sorted(instance.get('cpu_features') or ())))
 
 
 @dataclasses.dataclass
@@ -66,7 +87,7 @@ class Prechecks(object):
     def __init__(self, agents):
         self.agents = agents
         self.hosts = host_cache.HostCache()
-        self.shared = ProvenSharedStorage()
+        self.proven = ProvenChecks()
         # Destination checks started before the source's answer is in (see plan).
         self._early = futures.ThreadPoolExecutor(8, thread_name_prefix='vmmig-precheck')
 
@@ -167,6 +188,8 @@ class Prechecks(object):
                 and source['state'] == 'up' and dest_host['state'] == 'up'):
             return None
         instance = dict(row['spec'], host=source['name'])
+        if self.proven.proven(guest_cpu_key(source['name'], dest_host['name'], instance)):
+            return None  # nothing to ask: host_reasons_from_agents will not ask either
         source_facts = dict(source['facts'], host=source['name'])
         return instance, self._early.submit(self.agents.check_destination, dest_host['name'],
                                             instance, source_facts)
@@ -182,15 +205,20 @@ class Prechecks(object):
         source = request['source']['host']
         reasons = []
         try:
-            if mtype.name == 'live':
-                reasons += (cpu_check.result() if cpu_check is not None else
-                            agents.check_destination(dest, request['instance'],
-                                                     request['source']))
-            if storage.needs_shared_storage and not self.shared.proven(source, dest):
+            cpu_key = guest_cpu_key(source, dest, request['instance'])
+            if mtype.name == 'live' and not self.proven.proven(cpu_key):
+                cpu_reasons = (cpu_check.result() if cpu_check is not None else
+                               agents.check_destination(dest, request['instance'],
+                                                        request['source']))
+                if not cpu_reasons:
+                    self.proven.remember(cpu_key)
+                reasons += cpu_reasons
+            shared_key = shared_storage_key(source, dest)
+            if storage.needs_shared_storage and not self.proven.proven(shared_key):
                 token = agents.create_storage_probe(source)
                 try:
                     if token and agents.check_storage_probe(dest, token):
-                        self.shared.remember(source, dest)
+                        self.proven.remember(shared_key)
                     else:
                         reasons.append('%s does not see the instances storage of %s (a probe '
                                        'file made on %s is not visible there)'

@@ -28,9 +28,11 @@ conductor_opts = [
                       'migration starts. One that waited longer in the queue, or was '
                       'held, is checked by the agents again; the checks of the database '
                       '(host up, not in maintenance, capacity) are made again always. '
-                      'Also how long a probe file that proved two hosts share their '
-                      'instances storage is trusted for later requests between them. 0 '
-                      'means the agents check again every time.'),
+                      'Also how long a passed check is trusted for later requests: a '
+                      'probe file that proved two hosts share their instances storage, '
+                      'and a destination that can give a guest CPU (the same CPU '
+                      'definition, from the same source). A failed check is asked again '
+                      'at the next request. 0 means the agents check again every time.'),
     cfg.FloatOpt('progress_interval', default=1.0, min=0.0,
                  help='At most one progress write to a migration record per this many '
                       'seconds.'),

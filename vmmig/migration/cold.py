@@ -64,7 +64,7 @@ class ColdMigration(base.MigrationType):
         if start_after:
             agents.power_on(dst, instance['name'])
         # The destination holds a verified copy: only now may the source forget the VM.
-        ctx.forget_rollback()
+        ctx.vm_moved()
         agents.undefine(src, instance['name'], True)
         if storage.has_volumes(instance):
             agents.disconnect_volumes(src, instance)

@@ -34,5 +34,5 @@ class Evacuation(base.MigrationType):
         ctx.on_rollback('remove the rebuilt VM on %s' % dst, agents.undefine, dst,
                         instance['name'], False)
         rebuilt = agents.rebuild(dst, instance)
-        ctx.forget_rollback()
+        ctx.vm_moved()
         ctx.complete(rebuilt)

@@ -120,21 +120,7 @@ class LiveMigration(base.MigrationType):
                 'memory_page_size', 4096)
         status = outcome['status']
         if status == hv.JOB_COMPLETED:
-            ctx.forget_rollback()
-            # The guest runs on the destination now: its finish there and the clean-up
-            # of the source do not wait for each other.
-            with futures.ThreadPoolExecutor(1) as pool:
-                cleanup = pool.submit(self._cleanup_source, ctx, instance)
-                moved = agents.finish_live_incoming(dst, instance, m)
-                cleanup.result()
-            # How it was made to finish, when it did not converge on its own.
-            forced = [a for a in outcome.get('actions') or []
-                      if a.startswith(('pause_guest: ', 'start_postcopy: '))]
-            if forced:
-                figures['reason'] = 'completed after %s' % forced[-1].replace(
-                    'pause_guest', 'pausing the guest').replace(
-                    'start_postcopy', 'switching to post-copy')
-            return ctx.complete(moved, **figures)
+            return self._finish_completed(ctx, instance, outcome, figures)
         if status == hv.JOB_POSTCOPY_FAILED:
             ctx.forget_rollback()
             agents.mark_uncertain(dst, instance)
@@ -159,6 +145,49 @@ class LiveMigration(base.MigrationType):
             return base.MigrationType.recover(self, ctx)
         return ctx.end_unmoved(states.FAILED, 'live migration failed: %s'
                                % (outcome.get('error') or status), **figures)
+
+    def _finish_completed(self, ctx, instance, outcome, figures):
+        """The job completed: the guest left the source. Finish it on the destination
+        and clean the source up; what fails now is said, never rolled back."""
+        m, agents = ctx.migration, ctx.agents
+        src, dst = m['source_host'], m['dest_host']
+        ctx.vm_moved()
+        # The guest runs on the destination now: its finish there and the clean-up
+        # of the source do not wait for each other.
+        with futures.ThreadPoolExecutor(1) as pool:
+            cleanup = pool.submit(self._cleanup_source, ctx, instance)
+            moved = unfinished = None
+            try:
+                moved = agents.finish_live_incoming(dst, instance, m)
+            except Exception as e:  # noqa: whatever broke, the hypervisor moved it
+                LOG.exception('Migration %s: finish on %s failed', m['id'], dst)
+                unfinished = e
+            left_behind = cleanup.exception()
+        notes = []
+        # How it was made to finish, when it did not converge on its own.
+        forced = [a for a in outcome.get('actions') or []
+                  if a.startswith(('pause_guest: ', 'start_postcopy: '))]
+        if forced:
+            notes.append('completed after %s' % forced[-1].replace(
+                'pause_guest', 'pausing the guest').replace(
+                'start_postcopy', 'switching to post-copy'))
+        if left_behind is not None:
+            LOG.warning('Migration %s: clean-up of %s failed: %s', m['id'], src,
+                        left_behind)
+            notes.append('the clean-up of %s failed (%s): remove what is left of the '
+                         'VM there' % (src, left_behind))
+        if unfinished is not None:
+            # The job completed, so the guest left the source; that it runs on the
+            # destination is what its finish would have confirmed. Not "failed" with
+            # the VM on the source: that would be a lie.
+            return ctx.end_uncertain(
+                '; '.join(['the live migration completed but its finish on %s failed '
+                           '(%s): check that the VM runs there' % (dst, unfinished)]
+                          + notes),
+                vm_location='%s (migrated; not confirmed)' % dst, **figures)
+        if notes:
+            figures['reason'] = '; '.join(notes)
+        return ctx.complete(moved, **figures)
 
     @staticmethod
     def _cleanup_source(ctx, instance):

@@ -268,3 +268,32 @@ def test_a_second_migration_of_the_same_vm_is_refused(make_cloud):
         cloud.api.migrate_server('vm', 'live')
     assert 'it already has migration %s, which is held' % first['id'] in str(err.value)
     assert h.stable_dump() == before
+
+
+@pytest.mark.parametrize('max_age,asked', [(30.0, 1), (0.0, 2)])
+def test_a_passed_cpu_check_is_trusted_for_host_checks_max_age(make_cloud, max_age, asked):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}),
+                       **{'conductor.host_checks_max_age': max_age})
+    seen = _count_cpu_checks(cloud, 'b')
+    for dest in ('b', 'a', 'b'):
+        record = cloud.run('vm', 'live', host=dest)
+        assert record['state'] == 'completed', record['reason']
+    # The way back to a is checked by a's agent, not counted here.
+    assert len(seen) == asked
+
+
+def test_a_failed_cpu_check_is_not_remembered(make_cloud):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}))
+    driver = cloud.agent('b').driver
+    real, asked = driver.check_cpu_compatible, []
+
+    def refusing(instance, source_facts):
+        asked.append(instance['name'])
+        return ['CPU of b lacks feature(s) the guest uses: avx512f']
+    driver.check_cpu_compatible = refusing
+    assert _refusal(cloud).reasons == ['CPU of b lacks feature(s) the guest uses: avx512f']
+    # The host was fixed: the next request asks again and sees it.
+    driver.check_cpu_compatible = real
+    seen = _count_cpu_checks(cloud, 'b')
+    assert cloud.run('vm', 'live', host='b')['state'] == 'completed'
+    assert len(asked) == 1 and len(seen) == 1
