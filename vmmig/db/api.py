@@ -239,7 +239,9 @@ def instances_report(host, instances, reported_at):
     """Record what an agent saw on its host at ``reported_at``.
 
     A report older than the last change of an instance (a migration that
-    finished after the agent looked) must not move it back. A VM of this host
+    finished after the agent looked) must not move it back; nor does a stopped
+    copy take an instance from a host where it runs (what a migration whose
+    clean-up of the source failed leaves behind, until removed). A VM of this host
     the report no longer lists was deleted there: it is forgotten, unless it
     changed after the agent looked or a migration of it is unfinished (then the
     migration says where it is). Else an evacuation would rebuild a deleted VM.
@@ -259,6 +261,8 @@ def instances_report(host, instances, reported_at):
                 continue
             elif row.host == host and row.spec == spec:
                 continue  # nothing new: updated_at stays the time of the last change
+            elif row.host != host and _live(row.spec) and not _live(spec):
+                continue
             else:
                 # Guarded again in the UPDATE itself: a migration that completed while
                 # this report was read (its row locked, the read above older) must not
@@ -276,6 +280,10 @@ def instances_report(host, instances, reported_at):
             sa.or_(_INSTANCES.c.updated_at.is_(None),
                    _INSTANCES.c.updated_at <= reported_at),
             _INSTANCES.c.name.not_in(unfinished)))
+
+
+def _live(spec):
+    return (spec or {}).get('power_state') in ('running', 'paused')
 
 
 def _instance_values(host, spec, now):
