@@ -102,6 +102,10 @@ class NoValidHost(PrecheckFailed):
     msg_fmt = "No host can take %(instance)s: %(reasons_text)s"
 
 
+class NoRoom(PrecheckFailed):
+    """The destination checked had room, but migrations recorded since took it."""
+
+
 class MigrationFailed(VmmigException):
     msg_fmt = "Migration %(migration)s failed: %(reason)s"
 

@@ -20,6 +20,9 @@ from vmmig import rpc
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
+# Times a request whose chosen destination filled up meanwhile is placed again.
+ROOM_ATTEMPTS = 3
+
 # Job statistics key -> migration record column.
 PROGRESS_FIELDS = {
     'data_total': 'bytes_total', 'data_processed': 'bytes_processed',
@@ -56,20 +59,34 @@ class ConductorManager(object):
     @messaging.expected_exceptions(exception.VmmigException)
     def migrate_server(self, context, instance, migration_type, host=None, options=None,
                        hold_reason=None, requested_by=None):
-        plan = self.checks.plan(instance, migration_type, host, options)
-        return self._record(plan, host, hold_reason, requested_by)
+        return self._plan_and_record(instance, migration_type, host, options, hold_reason,
+                                     requested_by)
+
+    def _plan_and_record(self, instance, migration_type, host, options, hold_reason=None,
+                         requested_by=None):
+        """Check, then record. A destination the scheduler chose may fill up between
+        the two (other requests recorded meanwhile): then it chooses again."""
+        for attempt in range(1, ROOM_ATTEMPTS + 1):
+            plan = self.checks.plan(instance, migration_type, host, options)
+            try:
+                return self._record(plan, host, hold_reason, requested_by)
+            except exception.NoRoom:
+                if host or attempt == ROOM_ATTEMPTS:
+                    raise
+                LOG.info('%s: %s filled up meanwhile; choosing again', instance, plan.dest)
 
     def _record(self, plan, requested_host, hold_reason, requested_by):
         values = dict(instance=plan.instance['name'], migration_type=plan.migration_type.name,
                       storage_mode=plan.storage.name, source_host=plan.source,
                       dest_host=plan.dest, requested_host=requested_host,
-                      options=plan.options)
+                      options=plan.options, **plan.room())
         if hold_reason:
             values.update(state=states.HELD, hold_reason=hold_reason, held_by=requested_by)
         # Checked a moment ago: a migration that needs no wait in the queue starts with
         # this plan; one that waits is checked again when it is claimed.
         migration = db.migration_create(values, unfinished=prechecks.UNFINISHED,
-                                        claim=self.dispatcher.claim_on_create())
+                                        claim=self.dispatcher.claim_on_create(),
+                                        room_check=None if hold_reason else plan.room_check)
         LOG.info('Migration %s: %s of %s from %s to %s %s', migration['id'],
                  migration['migration_type'], migration['instance'], migration['source_host'],
                  migration['dest_host'], 'held: ' + hold_reason if hold_reason else
@@ -89,16 +106,18 @@ class ConductorManager(object):
         names = [i['name'] for i in db.instance_list(host=source['name'])]
         if not names:
             raise exception.Invalid(reason='host %s has no instances to evacuate' % host)
-        plans, refusals = [], []
+        # One at a time, each recorded before the next is placed: the room the ones
+        # before take on their destinations counts for the next.
+        migrations, refusals = [], []
         for name in names:
             try:
-                plans.append(self.checks.plan(name, 'evacuate', target_host, options))
+                migrations.append(self._plan_and_record(name, 'evacuate', target_host,
+                                                        options, requested_by=requested_by))
             except exception.PrecheckFailed as e:
                 refusals.append(e)
-        if refusals and not plans:
+        if refusals and not migrations:
             raise exception.PrecheckFailed(instance='the VMs of %s' % host, reasons=[
                 '%s: %s' % (e.kwargs['instance'], '; '.join(e.reasons)) for e in refusals])
-        migrations = [self._record(p, target_host, None, requested_by) for p in plans]
         # VMs that cannot be evacuated are reported with their reasons, not silently left.
         for e in refusals:
             migrations.append({'instance': e.kwargs.get('instance'), 'state': 'refused',
@@ -187,15 +206,15 @@ class ConductorManager(object):
     def heartbeat(self, context, host, reported_at, facts=None, instances=None):
         if facts is None:
             # Nothing changed on the host: only its liveness is news (1.1).
-            if not db.host_alive(host):
+            if not db.host_alive(host, reported_at=reported_at):
                 LOG.warning('Heartbeat of unknown host %s: its next full report will '
                             'register it', host)
             return
-        db.host_heartbeat(host, facts)
+        db.host_heartbeat(host, facts, reported_at=reported_at)
         db.instances_report(host, instances, reported_at)
 
     def agent_started(self, context, host, facts, instances, reported_at, agent=None):
-        db.host_heartbeat(host, facts, agent=agent)
+        db.host_heartbeat(host, facts, agent=agent, reported_at=reported_at)
         self.addresses.learn(host, agent)
         evacuated = set()
         for migration in db.migration_list(state=states.COMPLETED, host=host):

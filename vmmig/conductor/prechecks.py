@@ -18,6 +18,7 @@ from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
 from vmmig import plugins
+from vmmig.scheduler import filters
 from vmmig.scheduler import host_cache
 from vmmig.scheduler import host_manager
 from vmmig.storage import base as storage_base
@@ -80,6 +81,16 @@ class Plan:
     dest: str
     options: dict
 
+    def room(self):
+        """The columns of the record for the room the VM takes on ``dest``."""
+        return {'dest_%s' % k: v for k, v in filters.footprint(self.instance).items()}
+
+    def room_check(self, host, inbound):
+        """Why ``host`` (a hosts row) has no room for the VM with ``inbound`` on its way
+        there (db.api.inbound() of the host), or None."""
+        return filters.CapacityFilter().reason(host, {
+            'instance': self.instance, 'inbound': {host['name']: inbound}})
+
 
 class Prechecks(object):
     """The checks of one conductor, with what it remembers between requests."""
@@ -105,8 +116,9 @@ class Prechecks(object):
         clean = mtype.validate_options(options)
         # Without a destination every host is ranked: what changed among them is read
         # in the same transaction.
-        row, source, dest_host, unfinished, versions = db.precheck_rows(
-            instance_name, requested_host, UNFINISHED, host_versions=not requested_host)
+        row, source, dest_host, unfinished, versions, inbound = db.precheck_rows(
+            instance_name, requested_host, UNFINISHED, host_versions=not requested_host,
+            exclude_migration=exclude_migration)
         reasons = []
         for other in unfinished:
             if other['id'] != exclude_migration:
@@ -118,7 +130,8 @@ class Prechecks(object):
         reasons += storage_reasons
         reasons += mtype.instance_reasons(instance, clean)
         request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
-                   'source': dict(source_facts, host=source['name']), 'storage': storage}
+                   'source': dict(source_facts, host=source['name']), 'storage': storage,
+                   'inbound': inbound}
         # It counts only if it asked about the VM the source just showed.
         cpu_check = early[1] if early and early[0] == request['instance'] else None
         manager = host_manager.HostManager()
@@ -164,7 +177,8 @@ class Prechecks(object):
         storage, storage_reasons = _storage(instance, mtype)
         common += storage_reasons + mtype.instance_reasons(instance, {})
         request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
-                   'source': dict(source_facts, host=source['name']), 'storage': storage}
+                   'source': dict(source_facts, host=source['name']), 'storage': storage,
+                   'inbound': db.inbound()}
         hosts = db.host_list()
         verdicts = host_manager.HostManager().verdicts(hosts, request) if storage else [
             {'host': h['name'], 'eligible': False, 'reasons': []} for h in hosts]

@@ -134,13 +134,15 @@ def _one(conn, query):
 # Hosts ------------------------------------------------------------------
 
 @retry_on_deadlock
-def host_heartbeat(name, facts, now=None, agent=KEEP):
+def host_heartbeat(name, facts, now=None, agent=KEEP, reported_at=None):
     """Record a full report of the host: up, with these facts.
 
     ``agent``: the RPC server of the agent process that serves it (None: the host's
     own name), given at registration; KEEP leaves the recorded one alone.
+    ``reported_at``: when the agent looked (default: now).
     """
     now = now or _now()
+    reported_at = reported_at or now
     with _connection() as conn:
         host = conn.execute(sa.select(_HOSTS.c.facts, _HOSTS.c.state, _HOSTS.c.updated_at,
                                       _HOSTS.c.agent)
@@ -148,9 +150,10 @@ def host_heartbeat(name, facts, now=None, agent=KEEP):
         if host is None:
             conn.execute(sa.insert(_HOSTS).values(
                 name=name, created_at=now, maintenance=False, facts=facts, state='up',
-                last_heartbeat=now, updated_at=now, agent=None if agent is KEEP else agent))
+                last_heartbeat=now, updated_at=now, reported_at=reported_at,
+                agent=None if agent is KEEP else agent))
             return
-        values = dict(state='up', last_heartbeat=now)
+        values = dict(state='up', last_heartbeat=now, reported_at=_later(reported_at))
         # updated_at is the time of the last change, which the scheduler's cache of
         # hosts follows: a heartbeat that changes nothing leaves it alone.
         if host.facts != facts or host.state != 'up' or host.updated_at is None:
@@ -158,6 +161,13 @@ def host_heartbeat(name, facts, now=None, agent=KEEP):
         if agent is not KEEP and agent != host.agent:
             values.update(agent=agent, updated_at=now)
         conn.execute(sa.update(_HOSTS).where(_HOSTS.c.name == name).values(**values))
+
+
+def _later(reported_at):
+    """reported_at moves forward only: a heartbeat overtaken by a newer one on the way
+    must not make the scheduler count again what the newer one showed arrived."""
+    return sa.func.coalesce(sa.case((_HOSTS.c.reported_at > reported_at, _HOSTS.c.reported_at),
+                                    else_=reported_at), reported_at)
 
 
 def host_agent(name):
@@ -170,12 +180,15 @@ def host_agent(name):
 
 
 @retry_on_deadlock
-def host_alive(name, now=None):
-    """A liveness-only heartbeat: False when no such host is recorded."""
+def host_alive(name, now=None, reported_at=None):
+    """A liveness-only heartbeat: False when no such host is recorded.
+
+    It says the host is as its last full report showed it at ``reported_at``.
+    """
     now = now or _now()
     with _connection() as conn:
         result = conn.execute(sa.update(_HOSTS).where(_HOSTS.c.name == name).values(
-            last_heartbeat=now, state='up',
+            last_heartbeat=now, state='up', reported_at=_later(reported_at or now),
             updated_at=sa.case((_HOSTS.c.state != 'up', now), else_=_HOSTS.c.updated_at)))
         return result.rowcount == 1
 
@@ -307,10 +320,12 @@ def instance_get(name):
     return row
 
 
-def precheck_rows(instance_name, requested_host, unfinished, host_versions=False):
+def precheck_rows(instance_name, requested_host, unfinished, host_versions=False,
+                  exclude_migration=None):
     """What a precheck reads, in one transaction: the instance, its host, the requested
-    host (None if none), the instance's migrations in the ``unfinished`` states and,
-    with ``host_versions``, what host_versions() returns (else None)."""
+    host (None if none), the instance's migrations in the ``unfinished`` states,
+    with ``host_versions`` what host_versions() returns (else None), and what
+    inbound() returns (leaving out ``exclude_migration``)."""
     with _connection() as conn:
         row = _one(conn, sa.select(_INSTANCES).where(_INSTANCES.c.name == instance_name))
         if row is None:
@@ -326,7 +341,8 @@ def precheck_rows(instance_name, requested_host, unfinished, host_versions=False
             _MIGRATIONS.c.state.in_(tuple(unfinished))).order_by(_MIGRATIONS.c.id)).mappings()
         others = [dict(m) for m in others]
         versions = _host_versions(conn) if host_versions else None
-        return row, hosts[row['host']], hosts.get(requested_host), others, versions
+        room = _inbound(conn, requested_host, exclude_migration)
+        return row, hosts[row['host']], hosts.get(requested_host), others, versions, room
 
 
 def instance_list(host=None):
@@ -338,6 +354,43 @@ def instance_list(host=None):
 
 
 # Migrations -------------------------------------------------------------
+
+#: states in which a migration takes room on its destination (a held one gives its
+#: room up: it is checked again when resumed)
+TAKES_ROOM = (states.QUEUED,) + tuple(sorted(states.ACTIVE))
+
+
+def inbound(host=None):
+    """{host: {'vcpus', 'memory_mb', 'disk_gb', 'migrations'}}: the room that migrations
+    on their way to each host take there and its agent's facts do not show yet."""
+    with _connection() as conn:
+        return _inbound(conn, host)
+
+
+def _inbound(conn, host=None, exclude_migration=None):
+    """Queued and running migrations to a host count, and completed ones until the
+    host reports after their end (then its facts show the VM). One that ended longer
+    than [conductor] heartbeat_timeout ago does not: a host silent that long is down.
+    """
+    m, h = _MIGRATIONS, _HOSTS
+    unseen = sa.and_(m.c.state == states.COMPLETED,
+                     m.c.finished_at > _now() - CONF.conductor.heartbeat_timeout,
+                     m.c.finished_at >= sa.func.coalesce(h.c.reported_at, 0))
+    query = (sa.select(m.c.dest_host, sa.func.sum(m.c.dest_vcpus),
+                       sa.func.sum(m.c.dest_memory_mb), sa.func.sum(m.c.dest_disk_gb),
+                       sa.func.count())
+             .select_from(m.join(h, h.c.name == m.c.dest_host))
+             .where(sa.or_(m.c.state.in_(TAKES_ROOM), unseen),
+                    m.c.dest_memory_mb.is_not(None))
+             .group_by(m.c.dest_host))
+    if host is not None:
+        query = query.where(m.c.dest_host == host)
+    if exclude_migration is not None:
+        query = query.where(m.c.id != exclude_migration)
+    return {name: {'vcpus': int(vcpus or 0), 'memory_mb': int(memory or 0),
+                   'disk_gb': int(disk or 0), 'migrations': count}
+            for name, vcpus, memory, disk, count in conn.execute(query)}
+
 
 def _migration_where(ident):
     if isinstance(ident, str) and not ident.isdigit():
@@ -371,11 +424,14 @@ def _active_counts(conn):
 
 
 @retry_on_deadlock
-def migration_create(values, unfinished=(), claim=None):
+def migration_create(values, unfinished=(), claim=None, room_check=None):
     """Record a new migration; refused while the instance has one in ``unfinished``.
 
-    The check and the insert happen under the dispatch lock, so two requests for
-    one VM at the same moment cannot both be recorded. With ``claim`` (a
+    ``room_check(host row, inbound() of the host or None)``: a reason why the
+    destination has no room for the VM any more, or None; a reason refuses the
+    record with NoRoom. The checks and the insert happen under the dispatch lock,
+    so two requests for one VM at the same moment cannot both be recorded, nor two
+    requests fill the last room of a host. With ``claim`` (a
     ``Limits``), the migration is created already claimed by ``claim.owner``
     (preparing) when nothing is queued before it and the limits allow; else it
     is queued. The ``state`` of the record returned says which.
@@ -397,6 +453,12 @@ def migration_create(values, unfinished=(), claim=None):
             if other is not None:
                 raise exception.PrecheckFailed(instance=values['instance'], reasons=[
                     'it already has migration %s, which is %s' % (other.id, other.state)])
+        if room_check is not None and values.get('dest_host'):
+            dest = values['dest_host']
+            host = _one(conn, sa.select(_HOSTS).where(_HOSTS.c.name == dest))
+            reason = room_check(host, _inbound(conn, dest).get(dest))
+            if reason:
+                raise exception.NoRoom(instance=values['instance'], reasons=[reason])
         values['created_at'] = values['updated_at'] = now
         if claim is not None and values['state'] == states.QUEUED:
             queued = conn.execute(sa.select(_MIGRATIONS.c.id).where(

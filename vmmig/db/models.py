@@ -28,6 +28,9 @@ class Host(Base):
     updated_at = sa.Column(sa.Double)
     # The RPC server of the agent process that serves the host; NULL: its own name.
     agent = sa.Column(sa.String(255))
+    # When the agent took its latest report (a light one too: it says nothing changed
+    # since the full one): what arrived before this time shows in the facts.
+    reported_at = sa.Column(sa.Double)
 
 
 class Instance(Base):
@@ -44,6 +47,8 @@ class Instance(Base):
 
 class Migration(Base):
     __tablename__ = 'migrations'
+    # The recently completed migrations whose room on their destination still counts.
+    __table_args__ = (sa.Index('ix_migrations_state_finished_at', 'state', 'finished_at'),)
 
     id = sa.Column(sa.Integer, primary_key=True)
     uuid = sa.Column(sa.String(36), nullable=False, unique=True)
@@ -72,6 +77,11 @@ class Migration(Base):
     downtime_ms = sa.Column(sa.Integer)
     postcopy = sa.Column(sa.Boolean, nullable=False, default=False)
     checksum = sa.Column(sa.String(128))
+    # The room the VM takes on the destination, counted there until its agent reports
+    # the VM (see db.api.inbound). NULL: a record from before revision 0004.
+    dest_vcpus = sa.Column(sa.Integer)
+    dest_memory_mb = sa.Column(sa.Integer)
+    dest_disk_gb = sa.Column(sa.Integer)
     created_at = sa.Column(sa.Double, nullable=False)
     started_at = sa.Column(sa.Double)
     finished_at = sa.Column(sa.Double)

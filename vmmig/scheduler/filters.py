@@ -6,7 +6,9 @@ A filter returns ``None`` when the host passes, or a reason. The request is::
      'source': source host facts (may be {} for a dead host),
      'storage': the StorageMode driver}
 
-and a host is ``{'name', 'state', 'maintenance', 'facts'}``.
+and a host is ``{'name', 'state', 'maintenance', 'facts'}``. The request may
+also hold ``'inbound'``: what db.api.inbound() returns, the room of migrations on
+their way to each host that its facts do not show yet.
 """
 
 from vmmig import conf
@@ -39,6 +41,20 @@ class NotOwnHostFilter(BaseHostFilter):
         return None
 
 
+def footprint(instance):
+    """The room ``instance`` takes on a host: vCPUs, RAM, local disk."""
+    return {'vcpus': instance.get('vcpus', 0), 'memory_mb': instance.get('memory_mb', 0),
+            'disk_gb': sum(d.get('size_gb', 0) for d in instance.get('disks', [])
+                           if d['location'] == 'local')}
+
+
+NOTHING_INBOUND = {'vcpus': 0, 'memory_mb': 0, 'disk_gb': 0, 'migrations': 0}
+
+
+def inbound_to(host, request):
+    return (request.get('inbound') or {}).get(host['name']) or NOTHING_INBOUND
+
+
 class CapacityFilter(BaseHostFilter):
     def __init__(self):
         # Read once per request, not once per host: option look-ups are not free.
@@ -49,26 +65,37 @@ class CapacityFilter(BaseHostFilter):
         self.reserved_disk = sched.reserved_host_disk_gb
 
     def reason(self, host, request):
-        facts, inst = host['facts'], request['instance']
+        facts, need = host['facts'], footprint(request['instance'])
+        # Migrations on their way there: the facts do not show them yet.
+        coming = inbound_to(host, request)
         problems = []
         free_ram = (facts.get('memory_mb', 0) - facts.get('memory_mb_used', 0)
-                    - self.reserved_ram)
-        if inst['memory_mb'] > free_ram:
-            problems.append('%d MiB RAM free after the %d MiB reserved, %d MiB needed' % (
-                free_ram, self.reserved_ram, inst['memory_mb']))
+                    - self.reserved_ram - coming['memory_mb'])
+        if need['memory_mb'] > free_ram:
+            problems.append('%d MiB RAM free after the %d MiB reserved%s, %d MiB needed' % (
+                free_ram, self.reserved_ram, _coming(coming, 'memory_mb', '%d MiB'),
+                need['memory_mb']))
         vcpus = (facts.get('vcpus', 0) * self.cpu_ratio
-                 - facts.get('vcpus_used', 0) - self.reserved_vcpus)
-        if inst['vcpus'] > vcpus:
-            problems.append('%d vCPUs free, %d needed' % (vcpus, inst['vcpus']))
-        local_gb = sum(d.get('size_gb', 0) for d in inst.get('disks', [])
-                       if d['location'] == 'local')
+                 - facts.get('vcpus_used', 0) - self.reserved_vcpus - coming['vcpus'])
+        if need['vcpus'] > vcpus:
+            problems.append('%d vCPUs free%s, %d needed' % (
+                vcpus, _coming(coming, 'vcpus', '%d vCPUs', ' after'), need['vcpus']))
         free_disk = (facts.get('disk_gb', 0) - facts.get('disk_gb_used', 0)
-                     - self.reserved_disk)
-        if local_gb > free_disk:
-            problems.append('%d GiB local disk free, %d GiB needed' % (free_disk, local_gb))
+                     - self.reserved_disk - coming['disk_gb'])
+        if need['disk_gb'] > free_disk:
+            problems.append('%d GiB local disk free%s, %d GiB needed' % (
+                free_disk, _coming(coming, 'disk_gb', '%d GiB', ' after'), need['disk_gb']))
         if problems:
             return 'not enough room on %s: %s' % (host['name'], ', '.join(problems))
         return None
+
+
+def _coming(coming, key, unit, joint=' and'):
+    """The words for the room of migrations on their way, when they take some."""
+    if not coming[key]:
+        return ''
+    return '%s the %s of %d migration(s) on their way there' % (
+        joint, unit % coming[key], coming['migrations'])
 
 
 class CpuModelFilter(BaseHostFilter):

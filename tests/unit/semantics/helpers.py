@@ -164,7 +164,7 @@ class Cloud(object):
 
 # Columns that heartbeats and progress reports change all the time.
 VOLATILE = {
-    'hosts': {'last_heartbeat', 'updated_at'},
+    'hosts': {'last_heartbeat', 'updated_at', 'reported_at'},
     'instances': {'updated_at'},
     'services': {'last_seen'},
     'migrations': {'updated_at', 'progress_at', 'bytes_total', 'bytes_processed',
