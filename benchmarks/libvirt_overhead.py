@@ -10,9 +10,12 @@ each migration, then::
 
     ratio <R>                     median over the pairs of vmmig wall / raw wall
                                   (after --warmup pairs that are printed, not counted)
+    ratio 95% interval <lo> <hi>  of that median, by resampling the pairs (bootstrap):
+                                  one migration's wall varies by about 10 % under TCG,
+                                  so the median of a few pairs moves from run to run
     downtime raw <ms> vmmig <ms>  median downtimes (libvirt's figure)
 
-    python benchmarks/libvirt_overhead.py [--pairs 15] [--warmup 1]
+    python benchmarks/libvirt_overhead.py [--pairs 25] [--warmup 1]
 
 (VMMIG_VIRT_DIR and VMMIG_VIRT_NETNS as for the functional tests.)
 
@@ -21,6 +24,7 @@ Needs root, RabbitMQ, and the packages of ``tools/virt/vmmig-virt-env install``.
 
 import argparse
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -37,6 +41,8 @@ from tests.functional import test_libvirt as tl  # noqa: E402
 from tests.functional import virt_env as ve  # noqa: E402
 
 NAME = 'bench-lv'
+# Seconds between two looks at the record of a vmmig migration.
+POLL = 0.5
 
 
 def raw_migrate(libvirt, conns, src, dst):
@@ -66,14 +72,23 @@ def vmmig_migrate(api, engine, dst):
         if row['state'] in tl.TERMINAL:
             break
         # Unhurried: the wall is read from the record, and every poll is load on the
-        # two cores the migration shares with it.
-        time.sleep(0.1)
+        # two cores the migration shares with it (the raw call makes none).
+        time.sleep(POLL)
     # To the moment the record says completed, not to the poll that saw it.
     wall = row['finished_at'] - asked
     if row['state'] != 'completed':
         raise SystemExit('vmmig migration %s ended %s: %s'
                          % (record['id'], row['state'], row['reason']))
     return wall, row['downtime_ms'], dict(row, asked_at=asked)
+
+
+def median_interval(values, confidence=0.95, resamples=10000, seed=1):
+    """Percentile bootstrap interval of the median of ``values``."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values)))
+                     for _ in range(resamples))
+    tail = (1.0 - confidence) / 2
+    return medians[int(tail * resamples)], medians[int((1.0 - tail) * resamples) - 1]
 
 
 def _rounds(iteration):
@@ -102,6 +117,19 @@ def breakdown(services, record):
                                        record['finished_at'] - ended)))
 
 
+def services_cpu_ms(services):
+    """CPU time (user + system, ms) the vmmig processes have used so far."""
+    total = 0
+    for proc in services.procs.values():
+        try:
+            with open('/proc/%d/stat' % proc.pid) as f:
+                fields = f.read().rpartition(')')[2].split()
+        except (OSError, AttributeError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return 1000.0 * total / os.sysconf('SC_CLK_TCK')
+
+
 def wait_reported(engine, host, timeout=30):
     """vmmig's view catches up with a raw migration (the agents' heartbeats)."""
     deadline = time.monotonic() + timeout
@@ -118,7 +146,7 @@ def wait_reported(engine, host, timeout=30):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--pairs', type=int, default=15,
+    parser.add_argument('--pairs', type=int, default=25,
                         help='measured pairs (at least 5); one migration\'s wall varies by '
                              'about 10 %% under TCG, so the median needs many')
     parser.add_argument('--warmup', type=int, default=1,
@@ -183,15 +211,19 @@ def main():
             order = ('raw', 'vmmig') if pair % 2 == 0 else ('vmmig', 'raw')
             for how in order:
                 dst = 'host2' if host == 'host1' else 'host1'
+                cpu_before = services_cpu_ms(services)
                 if how == 'raw':
                     wall, downtime, rounds = raw_migrate(libvirt, conns, host, dst)
                     where = _rounds(rounds)
                 else:
                     wall, downtime, record = vmmig_migrate(api, engine, dst)
                     where = '%s  %s' % (_rounds(record['iteration']), breakdown(services, record))
-                print('%s %-5s %s -> %s  wall %.2f s  downtime %s ms  %s'
+                # What vmmig's processes spent meanwhile: on two cores, CPU they take
+                # is CPU the guest and the migration threads do not get.
+                cpu = services_cpu_ms(services) - cpu_before
+                print('%s %-5s %s -> %s  wall %.2f s  downtime %s ms  vmmig CPU %.0f ms  %s'
                       % ('pair %d' % pair if pair >= 0 else 'warm-up', how, host, dst, wall,
-                         downtime, where), flush=True)
+                         downtime, cpu, where), flush=True)
                 if pair >= 0:
                     runs[how].append((wall, downtime))
                 host = dst
@@ -201,6 +233,7 @@ def main():
         print('walls raw %s' % ' '.join('%.2f' % w for w, _d in runs['raw']))
         print('walls vmmig %s' % ' '.join('%.2f' % w for w, _d in runs['vmmig']))
         print('ratio %.2f' % statistics.median(ratios))
+        print('ratio 95%% interval %.2f %.2f' % median_interval(ratios))
         print('downtime raw %.0f vmmig %.0f' % (
             statistics.median(d for _w, d in runs['raw']),
             statistics.median(d for _w, d in runs['vmmig'])))

@@ -456,6 +456,8 @@ def migration_create(values, unfinished=(), claim=None, room_check=None):
         if room_check is not None and values.get('dest_host'):
             dest = values['dest_host']
             host = _one(conn, sa.select(_HOSTS).where(_HOSTS.c.name == dest))
+            if host is None:
+                raise exception.HostNotFound(host=dest)
             reason = room_check(host, _inbound(conn, dest).get(dest))
             if reason:
                 raise exception.NoRoom(instance=values['instance'], reasons=[reason])
