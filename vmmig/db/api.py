@@ -166,8 +166,8 @@ def host_heartbeat(name, facts, now=None, agent=KEEP, reported_at=None):
 def _later(reported_at):
     """reported_at moves forward only: a heartbeat overtaken by a newer one on the way
     must not make the scheduler count again what the newer one showed arrived."""
-    return sa.func.coalesce(sa.case((_HOSTS.c.reported_at > reported_at, _HOSTS.c.reported_at),
-                                    else_=reported_at), reported_at)
+    return sa.case((_HOSTS.c.reported_at > reported_at, _HOSTS.c.reported_at),
+                   else_=reported_at)
 
 
 def host_agent(name):
@@ -341,8 +341,8 @@ def precheck_rows(instance_name, requested_host, unfinished, host_versions=False
             _MIGRATIONS.c.state.in_(tuple(unfinished))).order_by(_MIGRATIONS.c.id)).mappings()
         others = [dict(m) for m in others]
         versions = _host_versions(conn) if host_versions else None
-        room = _inbound(conn, requested_host, exclude_migration)
-        return row, hosts[row['host']], hosts.get(requested_host), others, versions, room
+        inbound_ = _inbound(conn, requested_host, exclude_migration)
+        return row, hosts[row['host']], hosts.get(requested_host), others, versions, inbound_
 
 
 def instance_list(host=None):
