@@ -36,6 +36,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import sqlalchemy as sa  # noqa: E402
 
+import orchestration  # noqa: E402  (benchmarks/, this script's folder)
+
 from tests import fixtures as vfix  # noqa: E402
 from tests.functional import test_libvirt as tl  # noqa: E402
 from tests.functional import virt_env as ve  # noqa: E402
@@ -119,15 +121,13 @@ def breakdown(services, record):
 
 def services_cpu_ms(services):
     """CPU time (user + system, ms) the vmmig processes have used so far."""
-    total = 0
+    total = 0.0
     for proc in services.procs.values():
         try:
-            with open('/proc/%d/stat' % proc.pid) as f:
-                fields = f.read().rpartition(')')[2].split()
-        except (OSError, AttributeError):
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return 1000.0 * total / os.sysconf('SC_CLK_TCK')
+            total += orchestration.cpu_seconds(proc.pid)
+        except OSError:
+            continue  # it has exited
+    return 1000.0 * total
 
 
 def wait_reported(engine, host, timeout=30):
