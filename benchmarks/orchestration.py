@@ -78,10 +78,26 @@ def _install_rpc_counter(path):
             if kind in vars(cls):
                 setattr(cls, kind, counted(kind, vars(cls)[kind]))
 
-    def dump():
-        with open(path, 'w') as f:
-            json.dump(dict(counts), f)
+    # And every SQL statement, by its kind and table: what the database is asked per
+    # migration.
+    import sqlalchemy as sa
+
+    @sa.event.listens_for(sa.engine.Engine, 'before_cursor_execute')
+    def statement(conn, cursor, sql, parameters, context, executemany):
+        words = sql.split()
+        table = next((w for w, before in zip(words[1:], words)
+                      if before.upper() in ('FROM', 'INTO', 'UPDATE')), '?')
+        with lock:
+            counts['sql:%s %s' % (words[0].upper(), table.strip('"'))] += 1
+
+    def dump(to=path):
+        with lock:
+            snapshot = dict(counts)
+        with open(to, 'w') as f:
+            json.dump(snapshot, f)
     atexit.register(dump)
+    # SIGUSR1: the counts so far, which the benchmark takes off (the start-up's).
+    signal.signal(signal.SIGUSR1, lambda *_a: dump(path + '.before'))
 
 
 def role_main(argv):
@@ -378,6 +394,16 @@ class Services(object):
         from vmmig import conf
         return conf.CONF.database.connection
 
+    def mark(self):
+        """From now on the counts are the migrations': each process notes its own."""
+        for proc, path in self.procs.values():
+            proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while not all(os.path.exists(path + '.before') for _p, path in self.procs.values()):
+            if time.monotonic() > deadline:
+                sys.exit('the services did not note their counts; see %s' % self.dir)
+            time.sleep(0.05)
+
     def cpu(self):
         return {name: cpu_seconds(proc.pid) for name, (proc, _c) in self.procs.items()}
 
@@ -398,6 +424,9 @@ class Services(object):
             if os.path.exists(path):
                 with open(path) as f:
                     counts.update(json.load(f))
+            if os.path.exists(path + '.before'):
+                with open(path + '.before') as f:
+                    counts.subtract(json.load(f))
         topics = [self.exchange + '-conductor', self.exchange + '-agent']
         _remove_broker_objects(
             topics + [topics[0] + '.bench-conductor']
@@ -521,6 +550,8 @@ def main():
     parser.add_argument('--set', action='append', metavar='SECTION.OPTION=VALUE',
                         help='An option of the services\' vmmig.conf (repeatable), e.g. '
                              'agent.heartbeat_interval=30.')
+    parser.add_argument('--no-floor', dest='floor', action='store_false',
+                        help='Leave out benchmarks/floor.py (the same messages, no vmmig).')
     parser.add_argument('--keep', action='store_true',
                         help='Keep the work directory (logs) and print its path.')
     args = parser.parse_args()
@@ -550,6 +581,7 @@ def main():
                  '--rate', '100', '--gil', '--format', 'raw', '--output',
                  args.profile_conductor, '--nonblocking'],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        services.mark()
         cpu_before, machine_before = services.cpu(), machine_cpu_seconds()
         cpu_before.update({'(%s)' % k: v for k, v in service_cpu_seconds().items()})
         wall, latencies, requests, outcomes, refused = drive(services, args)
@@ -568,7 +600,9 @@ def main():
         reasons = collections.Counter(r.split(': ', 1)[1].splitlines()[0][:300] for r in refused)
         print('%d refused: %s' % (len(refused), '; '.join(
             '%d x %s' % (n, reason) for reason, n in reasons.most_common(3))))
-    migration_rpcs = {k: v for k, v in counts.items() if k.split(':', 1)[1] not in BACKGROUND}
+    statements = {k: v for k, v in counts.items() if k.startswith('sql:')}
+    migration_rpcs = {k: v for k, v in counts.items()
+                      if not k.startswith('sql:') and k.split(':', 1)[1] not in BACKGROUND}
     # The driver's own migrate_server calls are not counted in a child process.
     total_rpcs = sum(migration_rpcs.values()) + args.migrations
     done = sum(outcomes.values())
@@ -584,6 +618,10 @@ def main():
     print('outcomes: %s' % dict(outcomes))
     print('RPC messages per migration: %.1f (%s)' % (per, ', '.join(
         '%s %.2f' % (k, v / float(max(done, 1))) for k, v in sorted(migration_rpcs.items()))))
+    print('SQL statements per migration (heartbeats included): %.1f '
+          '(%s)' % (sum(statements.values()) / float(done), ', '.join(
+              '%s %.2f' % (k[4:], v / float(done)) for k, v in sorted(statements.items())
+              if v / float(done) >= 0.05)))
     print('%.1f migrations/s' % (done / wall))
     print('overhead p50 %.0f ms p99 %.0f ms (request -> completed)'
           % (percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000))
@@ -604,6 +642,14 @@ def main():
              used['(broker)'], used['(driver)'], machine_after - machine_before))
     print('CPU s of the bare loop: broker %.1f, client %.1f, whole machine %.1f'
           % (bare_services['broker'], bare_services['driver'], bare_machine))
+    if args.floor:
+        import floor
+        floor_wall, _cpu = floor.run(args.migrations, args.agents, args.agent_processes,
+                                     args.concurrency, args.database)
+        print('floor (the same %d round trips per migration, 2 notifications and 6 SQL '
+              'statements, no vmmig code) %.2f s: floor ratio %.2f; vmmig over the floor '
+              '%.2f' % (floor.ROUND_TRIPS, floor_wall, floor_wall / bare_wall,
+                        wall / floor_wall))
     agents_rss = max(v for k, v in rss.items() if k.startswith('agents'))
     print('peak RSS conductor %.0f MiB, agents %.0f MiB (largest of %d processes)'
           % (rss['conductor'] / MiB, agents_rss / MiB, args.agent_processes))
