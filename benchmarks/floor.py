@@ -221,7 +221,8 @@ def _dsn(url):
 
 
 def run(migrations, agents, agent_processes, concurrency, database_server_url):
-    """Wall time of ``migrations`` floor migrations, closed loop as orchestration.py's."""
+    """Wall time of ``migrations`` floor migrations, closed loop as orchestration.py's,
+    and {'conductor', 'agents', 'machine'}: the CPU seconds they took."""
     import psycopg2
     admin, db_name, db_url = bench.create_database(database_server_url)
     exchange = 'vmmig-floor-%s' % uuid.uuid4().hex[:8]
@@ -244,9 +245,12 @@ def run(migrations, agents, agent_processes, concurrency, database_server_url):
         for proc in procs:
             if proc.stdout.readline().strip() != 'ready':
                 sys.exit('a floor process did not start')
+        before = [bench.cpu_seconds(p.pid) for p in procs]
+        machine = bench.machine_cpu_seconds()
         wall = _drive(exchange, sorted(cluster['instances']), concurrency)
-        cpu = sum(bench.cpu_seconds(p.pid) for p in procs)
-        return wall, cpu
+        used = [bench.cpu_seconds(p.pid) - b for p, b in zip(procs, before)]
+        return wall, {'conductor': used[-1], 'agents': sum(used[:-1]),
+                      'machine': bench.machine_cpu_seconds() - machine}
     finally:
         for proc in procs:
             proc.terminate()
@@ -307,10 +311,8 @@ def main():
     bench._importable()
     from vmmig import config
     config.parse_args([], setup_logging=False)
-    machine = bench.machine_cpu_seconds()
-    wall, _cpu = run(args.migrations, args.agents, args.agent_processes, args.concurrency,
-                     args.database)
-    machine = bench.machine_cpu_seconds() - machine
+    wall, cpu = run(args.migrations, args.agents, args.agent_processes, args.concurrency,
+                    args.database)
     calls = args.migrations * ROUND_TRIPS
     bare_machine = bench.machine_cpu_seconds()
     payload = {'instance': bench.make_cluster(1, 1)['instances']['vm0000'], 'pad': 'x' * 512}
@@ -319,7 +321,8 @@ def main():
     print('%.1f floor migrations/s' % (args.migrations / wall))
     print('floor %.2f s, bare loop %.2f s for %d RPC round trips' % (wall, bare, calls))
     print('floor ratio %.2f' % (wall / bare))
-    print('whole machine CPU s: floor %.1f, bare loop %.1f' % (machine, bare_machine))
+    print('CPU s: floor conductor %.1f, agents %.1f, whole machine %.1f; bare loop, whole '
+          'machine %.1f' % (cpu['conductor'], cpu['agents'], cpu['machine'], bare_machine))
 
 
 if __name__ == '__main__':

@@ -90,6 +90,13 @@ def _install_rpc_counter(path):
         with lock:
             counts['sql:%s %s' % (words[0].upper(), table.strip('"'))] += 1
 
+    # Each transaction costs more than its statements: a checkout (with oslo.db's
+    # pre-ping, one more round trip) and a commit.
+    @sa.event.listens_for(sa.engine.Engine, 'commit')
+    def commit(conn):
+        with lock:
+            counts['sql:COMMIT'] += 1
+
     def dump(to=path):
         with lock:
             snapshot = dict(counts)
@@ -644,12 +651,15 @@ def main():
           % (bare_services['broker'], bare_services['driver'], bare_machine))
     if args.floor:
         import floor
-        floor_wall, _cpu = floor.run(args.migrations, args.agents, args.agent_processes,
-                                     args.concurrency, args.database)
+        floor_wall, floor_cpu = floor.run(args.migrations, args.agents,
+                                          args.agent_processes, args.concurrency,
+                                          args.database)
         print('floor (the same %d round trips per migration, 2 notifications and 6 SQL '
               'statements, no vmmig code) %.2f s: floor ratio %.2f; vmmig over the floor '
               '%.2f' % (floor.ROUND_TRIPS, floor_wall, floor_wall / bare_wall,
                         wall / floor_wall))
+        print('CPU s of the floor: conductor %.1f, agents %.1f, whole machine %.1f'
+              % (floor_cpu['conductor'], floor_cpu['agents'], floor_cpu['machine']))
     agents_rss = max(v for k, v in rss.items() if k.startswith('agents'))
     print('peak RSS conductor %.0f MiB, agents %.0f MiB (largest of %d processes)'
           % (rss['conductor'] / MiB, agents_rss / MiB, args.agent_processes))
