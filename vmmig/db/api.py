@@ -18,6 +18,7 @@ from sqlalchemy import orm
 
 from vmmig import conf
 from vmmig.db import models
+from vmmig.db import queries
 from vmmig.db import states
 from vmmig import exception
 
@@ -126,8 +127,8 @@ _MIGRATIONS = models.Migration.__table__
 _SERVICES = models.Service.__table__
 
 
-def _one(conn, query):
-    row = conn.execute(query).mappings().first()
+def _one(conn, query, params=None):
+    row = conn.execute(query, params).mappings().first()
     return dict(row) if row is not None else None
 
 
@@ -144,30 +145,24 @@ def host_heartbeat(name, facts, now=None, agent=KEEP, reported_at=None):
     now = now or _now()
     reported_at = reported_at or now
     with _connection() as conn:
-        host = conn.execute(sa.select(_HOSTS.c.facts, _HOSTS.c.state, _HOSTS.c.updated_at,
-                                      _HOSTS.c.agent)
-                            .where(_HOSTS.c.name == name)).first()
+        host = conn.execute(queries.HOST_FOR_HEARTBEAT, {'b_name': name}).first()
         if host is None:
             conn.execute(sa.insert(_HOSTS).values(
                 name=name, created_at=now, maintenance=False, facts=facts, state='up',
                 last_heartbeat=now, updated_at=now, reported_at=reported_at,
                 agent=None if agent is KEEP else agent))
             return
-        values = dict(state='up', last_heartbeat=now, reported_at=_later(reported_at))
+        # reported_at moves forward only: a heartbeat overtaken by a newer one on the
+        # way must not make the scheduler count again what the newer one showed arrived.
+        values = dict(state='up', last_heartbeat=now, b_name=name,
+                      b_reported_at=reported_at)
         # updated_at is the time of the last change, which the scheduler's cache of
         # hosts follows: a heartbeat that changes nothing leaves it alone.
         if host.facts != facts or host.state != 'up' or host.updated_at is None:
             values.update(facts=facts, updated_at=now)
         if agent is not KEEP and agent != host.agent:
             values.update(agent=agent, updated_at=now)
-        conn.execute(sa.update(_HOSTS).where(_HOSTS.c.name == name).values(**values))
-
-
-def _later(reported_at):
-    """reported_at moves forward only: a heartbeat overtaken by a newer one on the way
-    must not make the scheduler count again what the newer one showed arrived."""
-    return sa.case((_HOSTS.c.reported_at > reported_at, _HOSTS.c.reported_at),
-                   else_=reported_at)
+        conn.execute(queries.UPDATE_HOST_REPORTED, values)
 
 
 def host_agent(name):
@@ -187,15 +182,14 @@ def host_alive(name, now=None, reported_at=None):
     """
     now = now or _now()
     with _connection() as conn:
-        result = conn.execute(sa.update(_HOSTS).where(_HOSTS.c.name == name).values(
-            last_heartbeat=now, state='up', reported_at=_later(reported_at or now),
-            updated_at=sa.case((_HOSTS.c.state != 'up', now), else_=_HOSTS.c.updated_at)))
+        result = conn.execute(queries.HOST_ALIVE, {
+            'b_name': name, 'b_now': now, 'b_reported_at': reported_at or now})
         return result.rowcount == 1
 
 
 def host_get(name):
     with _connection() as conn:
-        host = _one(conn, sa.select(_HOSTS).where(_HOSTS.c.name == name))
+        host = _one(conn, queries.HOST_BY_NAME, {'b_name': name})
     if host is None:
         raise exception.HostNotFound(host=name)
     return host
@@ -217,7 +211,7 @@ def host_versions():
 
 
 def _host_versions(conn):
-    return dict(conn.execute(sa.select(_HOSTS.c.name, _HOSTS.c.updated_at)).all())
+    return dict(conn.execute(queries.HOST_VERSIONS).all())
 
 
 @retry_on_deadlock
@@ -307,14 +301,13 @@ def _instance_values(host, spec, now):
 def _instance_moved(conn, name, host, spec, now):
     """The conductor's word once a migration has put the instance on ``host``."""
     values = _instance_values(host, spec, now)
-    if not conn.execute(sa.update(_INSTANCES).where(_INSTANCES.c.name == name)
-                        .values(**values)).rowcount:
-        conn.execute(sa.insert(_INSTANCES).values(name=name, **values))
+    if not conn.execute(queries.UPDATE_INSTANCE, dict(values, b_name=name)).rowcount:
+        conn.execute(queries.INSERT_INSTANCE, dict(values, name=name))
 
 
 def instance_get(name):
     with _connection() as conn:
-        row = _one(conn, sa.select(_INSTANCES).where(_INSTANCES.c.name == name))
+        row = _one(conn, queries.INSTANCE_BY_NAME, {'b_name': name})
     if row is None:
         raise exception.InstanceNotFound(instance=name)
     return row
@@ -327,18 +320,17 @@ def precheck_rows(instance_name, requested_host, unfinished, host_versions=False
     with ``host_versions`` what host_versions() returns (else None), and what
     inbound() returns (leaving out ``exclude_migration``)."""
     with _connection() as conn:
-        row = _one(conn, sa.select(_INSTANCES).where(_INSTANCES.c.name == instance_name))
+        row = _one(conn, queries.INSTANCE_BY_NAME, {'b_name': instance_name})
         if row is None:
             raise exception.InstanceNotFound(instance=instance_name)
-        names = (row['host'], requested_host) if requested_host else (row['host'],)
+        names = [row['host'], requested_host] if requested_host else [row['host']]
         hosts = {h['name']: dict(h) for h in conn.execute(
-            sa.select(_HOSTS).where(_HOSTS.c.name.in_(names))).mappings()}
+            queries.HOSTS_BY_NAMES, {'b_names': names}).mappings()}
         for name in names:
             if name not in hosts:
                 raise exception.HostNotFound(host=name)
-        others = conn.execute(sa.select(_MIGRATIONS).where(
-            _MIGRATIONS.c.instance == instance_name,
-            _MIGRATIONS.c.state.in_(tuple(unfinished))).order_by(_MIGRATIONS.c.id)).mappings()
+        others = conn.execute(queries.MIGRATIONS_OF_INSTANCE, {
+            'b_instance': instance_name, 'b_states': list(unfinished)}).mappings()
         others = [dict(m) for m in others]
         versions = _host_versions(conn) if host_versions else None
         inbound_ = _inbound(conn, requested_host, exclude_migration)
@@ -355,9 +347,7 @@ def instance_list(host=None):
 
 # Migrations -------------------------------------------------------------
 
-#: states in which a migration takes room on its destination (a held one gives its
-#: room up: it is checked again when resumed)
-TAKES_ROOM = (states.QUEUED,) + tuple(sorted(states.ACTIVE))
+TAKES_ROOM = queries.TAKES_ROOM
 
 
 def inbound(host=None):
@@ -372,24 +362,15 @@ def _inbound(conn, host=None, exclude_migration=None):
     host reports after their end (then its facts show the VM). One that ended longer
     than [conductor] heartbeat_timeout ago does not: a host silent that long is down.
     """
-    m, h = _MIGRATIONS, _HOSTS
-    unseen = sa.and_(m.c.state == states.COMPLETED,
-                     m.c.finished_at > _now() - CONF.conductor.heartbeat_timeout,
-                     m.c.finished_at >= sa.func.coalesce(h.c.reported_at, 0))
-    query = (sa.select(m.c.dest_host, sa.func.sum(m.c.dest_vcpus),
-                       sa.func.sum(m.c.dest_memory_mb), sa.func.sum(m.c.dest_disk_gb),
-                       sa.func.count())
-             .select_from(m.join(h, h.c.name == m.c.dest_host))
-             .where(sa.or_(m.c.state.in_(TAKES_ROOM), unseen),
-                    m.c.dest_memory_mb.is_not(None))
-             .group_by(m.c.dest_host))
+    query = queries.inbound(host is not None, exclude_migration is not None)
+    params = {'b_since': _now() - CONF.conductor.heartbeat_timeout}
     if host is not None:
-        query = query.where(m.c.dest_host == host)
+        params['b_host'] = host
     if exclude_migration is not None:
-        query = query.where(m.c.id != exclude_migration)
+        params['b_exclude'] = exclude_migration
     return {name: {'vcpus': int(vcpus or 0), 'memory_mb': int(memory or 0),
                    'disk_gb': int(disk or 0), 'migrations': count}
-            for name, vcpus, memory, disk, count in conn.execute(query)}
+            for name, vcpus, memory, disk, count in conn.execute(query, params)}
 
 
 def _migration_where(ident):
@@ -399,13 +380,14 @@ def _migration_where(ident):
 
 
 def _migration_row(conn, ident):
+    if isinstance(ident, int):
+        return _one(conn, queries.MIGRATION_BY_ID, {'b_id': ident})
     return _one(conn, sa.select(_MIGRATIONS).where(_migration_where(ident)))
 
 
 def _lock_dispatch(conn):
     """Take the row lock that orders every claim and every new record."""
-    lock = conn.execute(sa.select(_SERVICES.c.id).where(_SERVICES.c.name == _DISPATCH_LOCK)
-                        .with_for_update()).scalar()
+    lock = conn.execute(queries.DISPATCH_LOCK, {'b_name': _DISPATCH_LOCK}).scalar()
     if lock is None:
         conn.execute(sa.insert(_SERVICES).values(name=_DISPATCH_LOCK, kind='lock',
                                                  last_seen=_now()))
@@ -415,6 +397,10 @@ def _active_counts(conn):
     """Active migrations out of and into each host, and in total."""
     rows = conn.execute(sa.select(_MIGRATIONS.c.source_host, _MIGRATIONS.c.dest_host)
                         .where(_MIGRATIONS.c.state.in_(tuple(states.ACTIVE)))).all()
+    return _counts(rows)
+
+
+def _counts(rows):
     outbound, inbound = {}, {}
     for source, dest in rows:
         outbound[source] = outbound.get(source, 0) + 1
@@ -446,16 +432,17 @@ def migration_create(values, unfinished=(), claim=None, room_check=None):
     with _connection() as conn:
         _lock_dispatch(conn)
         now = _now()  # under the lock: created_at orders the queue
-        if unfinished:
-            other = conn.execute(sa.select(_MIGRATIONS.c.id, _MIGRATIONS.c.state).where(
-                _MIGRATIONS.c.instance == values['instance'],
-                _MIGRATIONS.c.state.in_(tuple(unfinished))).limit(1)).first()
-            if other is not None:
-                raise exception.PrecheckFailed(instance=values['instance'], reasons=[
-                    'it already has migration %s, which is %s' % (other.id, other.state)])
+        around = conn.execute(queries.migrations_around(bool(unfinished)), {
+            'b_instance': values['instance'], 'b_unfinished': list(unfinished)}
+            if unfinished else {}).all()
+        other = next((m for m in around if m.instance == values['instance']
+                      and m.state in unfinished), None)
+        if other is not None:
+            raise exception.PrecheckFailed(instance=values['instance'], reasons=[
+                'it already has migration %s, which is %s' % (other.id, other.state)])
         if room_check is not None and values.get('dest_host'):
             dest = values['dest_host']
-            host = _one(conn, sa.select(_HOSTS).where(_HOSTS.c.name == dest))
+            host = _one(conn, queries.HOST_BY_NAME, {'b_name': dest})
             if host is None:
                 raise exception.HostNotFound(host=dest)
             reason = room_check(host, _inbound(conn, dest).get(dest))
@@ -463,14 +450,13 @@ def migration_create(values, unfinished=(), claim=None, room_check=None):
                 raise exception.NoRoom(instance=values['instance'], reasons=[reason])
         values['created_at'] = values['updated_at'] = now
         if claim is not None and values['state'] == states.QUEUED:
-            queued = conn.execute(sa.select(_MIGRATIONS.c.id).where(
-                _MIGRATIONS.c.state == states.QUEUED).limit(1)).first()
-            outbound, inbound, total = _active_counts(conn)
-            if queued is None and claim.allows(outbound, inbound, total,
-                                               values['source_host'], values['dest_host']):
+            queued = any(m.state == states.QUEUED for m in around)
+            outbound, inbound, total = _counts([(m.source_host, m.dest_host) for m in around
+                                                if m.state in states.ACTIVE])
+            if not queued and claim.allows(outbound, inbound, total,
+                                           values['source_host'], values['dest_host']):
                 values.update(state=states.PREPARING, owner=claim.owner, started_at=now)
-        migration_id = conn.execute(
-            sa.insert(_MIGRATIONS).values(**values)).inserted_primary_key[0]
+        migration_id = conn.execute(queries.INSERT_MIGRATION, values).inserted_primary_key[0]
         return dict(values, id=migration_id, **{
             c.name: None for c in _MIGRATIONS.c if c.name not in values and c.name != 'id'})
 
@@ -513,23 +499,21 @@ def _transition(conn, migration_id, expected, target, owner, unless_abort, value
     values['updated_at'] = now
     if target in states.TERMINAL:
         values.setdefault('finished_at', now)
-    query = sa.update(_MIGRATIONS).where(_MIGRATIONS.c.id == migration_id,
-                                         _MIGRATIONS.c.state.in_(expected))
+    # One round trip instead of two where UPDATE ... RETURNING exists (PostgreSQL,
+    # SQLite; not MariaDB).
+    returning = conn.dialect.update_returning
+    query = queries.transition(len(expected), owner is not None, bool(unless_abort),
+                               returning)
+    params = dict(values, b_id=migration_id, **queries.expected_params(expected))
     if owner is not None:
-        query = query.where(_MIGRATIONS.c.owner == owner)
-    if unless_abort:
-        query = query.where(_MIGRATIONS.c.abort_requested.is_(False))
-    query = query.values(**values)
-    if conn.dialect.update_returning:
-        # One round trip instead of two (PostgreSQL, SQLite; not MariaDB).
-        row = conn.execute(query.returning(*_MIGRATIONS.c)).mappings().first()
+        params['b_owner'] = owner
+    if returning:
+        row = conn.execute(query, params).mappings().first()
         if row is not None:
             return dict(row)
-    elif conn.execute(query).rowcount == 1:
+    elif conn.execute(query, params).rowcount == 1:
         return _migration_row(conn, migration_id)
-    row = conn.execute(sa.select(_MIGRATIONS.c.state, _MIGRATIONS.c.owner,
-                                 _MIGRATIONS.c.abort_requested, _MIGRATIONS.c.reason)
-                       .where(_MIGRATIONS.c.id == migration_id)).first()
+    row = conn.execute(queries.TRANSITION_LOSER, {'b_id': migration_id}).first()
     if row is None:
         raise exception.MigrationNotFound(migration=migration_id)
     mine = owner is None or row.owner == owner
@@ -569,11 +553,10 @@ def migration_complete(migration_id, expected, owner, instance, host, spec, **va
 def migration_update(migration_id, expected=None, **values):
     """Change fields other than the state; with ``expected``, only in those states."""
     values['updated_at'] = _now()
+    expected = tuple(expected or ())
+    params = dict(values, b_id=int(migration_id), **queries.expected_params(expected))
     with _connection() as conn:
-        query = sa.update(_MIGRATIONS).where(_MIGRATIONS.c.id == migration_id)
-        if expected:
-            query = query.where(_MIGRATIONS.c.state.in_(tuple(expected)))
-        return conn.execute(query.values(**values)).rowcount == 1
+        return conn.execute(queries.migration_update(len(expected)), params).rowcount == 1
 
 
 # Services ---------------------------------------------------------------
