@@ -99,11 +99,7 @@ def agent_main(exchange, name):
 
 def _serve(server, transport, also=()):
     server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
-    print('ready', flush=True)
-    while not stop.wait(1.0):
-        pass
+    bench.ready_until_sigterm()
     server.stop()
     server.wait()
     for pool in also:
@@ -252,14 +248,7 @@ def run(migrations, agents, agent_processes, concurrency, database_server_url):
         return wall, {'conductor': used[-1], 'agents': sum(used[:-1]),
                       'machine': bench.machine_cpu_seconds() - machine}
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        bench.stop_processes(procs)
         bench._remove_broker_objects(
             [exchange + '-conductor', exchange + '-conductor.floor-conductor',
              exchange + '-agent'] + ['%s-agent.%s' % (exchange, n) for n in names]

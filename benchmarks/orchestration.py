@@ -142,6 +142,15 @@ def _bare_transport(parse=False):
     return messaging, messaging.get_rpc_transport(cfg.CONF, url=RABBIT_URL)
 
 
+def ready_until_sigterm():
+    """Tell the benchmark this process is serving, then serve until it says stop."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    print('ready', flush=True)
+    while not stop.wait(1.0):
+        pass
+
+
 def _bare_server(argv):
     exchange, topic, names = argv
     messaging, transport = _bare_transport(parse=True)
@@ -150,11 +159,7 @@ def _bare_server(argv):
         for name in names.split(',')]
     for server in servers:
         server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
-    print('ready', flush=True)
-    while not stop.wait(1.0):
-        pass
+    ready_until_sigterm()
     # Side by side: one by one, each idle server would take seconds to notice its stop.
     _run_in_threads_each([lambda srv=srv: (srv.stop(), srv.wait()) for srv in servers])
     transport.cleanup()
@@ -193,14 +198,7 @@ def bare_loop(calls, concurrency, payload, servers=1, processes=1):
         transport.cleanup()
         return wall
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs)
         _remove_broker_objects([topic] + ['%s.%s' % (topic, n) for n in names],
                                [exchange, topic + '_fanout'])
 
@@ -241,6 +239,20 @@ def drop_database(admin, name):
     with admin.connect() as conn:
         conn.exec_driver_sql('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
     admin.dispose()
+
+
+def stop_processes(procs):
+    """SIGTERM to all first, so they stop side by side; SIGKILL to one still there
+    after a minute."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _run_in_threads(target, count):
@@ -418,16 +430,9 @@ class Services(object):
         return {name: peak_rss(proc.pid) for name, (proc, _c) in self.procs.items()}
 
     def stop(self):
-        for proc, _c in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        stop_processes([proc for proc, _c in self.procs.values()])
         counts = collections.Counter()
         for name, (proc, path) in self.procs.items():
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
             if os.path.exists(path):
                 with open(path) as f:
                     counts.update(json.load(f))
