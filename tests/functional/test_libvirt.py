@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 import sqlalchemy as sa
@@ -379,6 +380,31 @@ def assert_live_completed(cloud, rec, name, dest):
 
 # Live migration in each storage mode ------------------------------------------------------
 
+def _facts(cloud, host):
+    facts = cloud.rows('SELECT facts FROM hosts WHERE name = :n', n=host)[0]['facts']
+    return json.loads(facts) if isinstance(facts, str) else facts  # SQLite: text
+
+
+def test_host_facts_list_the_features_the_cpu_model_implies(cloud):
+    """The capabilities list only the features beyond the host's model; a guest's CPU
+    names an older model and the features beyond it. What the agent reports must hold
+    both, or the CPU filter refuses a guest for a feature its destination has."""
+    name = 'lv-cpu-facts'
+    cloud.boot(Guest(name, [], **LIGHT), 'host1', wait=False)
+    try:
+        live = ET.fromstring(cloud.conns['host1'].lookupByName(name).XMLDesc(0))
+        wanted = {f.get('name') for f in live.findall('./cpu/feature')
+                  if f.get('policy', 'require') == 'require'}
+    finally:
+        cloud.remove(name)
+    for host in HOSTS:
+        features = set(_facts(cloud, host)['cpu_features'])
+        # Every x86-64 CPU model has these; no capabilities list names them beyond one.
+        assert {'fpu', 'sse2', 'lm'} <= features, (host, sorted(features))
+        assert wanted <= features, '%s lacks %s of a default guest' % (
+            host, sorted(wanted - features))
+
+
 def test_live_shared_storage_announces_the_guest(cloud, guests):
     guest = guests[SHARED]
     cloud.ensure(guest, 'host1')
@@ -616,8 +642,7 @@ def _refused(cloud, name, host, live, *words):
 
 
 def test_refused_too_little_memory(cloud):
-    facts = cloud.rows("SELECT facts FROM hosts WHERE name = 'host2'")[0]['facts']
-    facts = json.loads(facts) if isinstance(facts, str) else facts  # SQLite: text
+    facts = _facts(cloud, 'host2')
     name = 'lv-bigmem'
     xml = ve.guest_domain_xml(name, memory_mib=facts['memory_mb'] * 2)
     cloud.define(xml)

@@ -66,6 +66,7 @@ class LibvirtDriver(base.HypervisorDriver):
         self.libvirt = None
         self.conn = None
         self.completed = migration.CompletedStats()
+        self._host_cpu = None
 
     def validate(self):
         self.libvirt = _import_libvirt()
@@ -92,6 +93,7 @@ class LibvirtDriver(base.HypervisorDriver):
             except self.libvirt.libvirtError:
                 pass
             self.conn = None
+        self._host_cpu = None
 
     # Inventory --------------------------------------------------------------
 
@@ -135,8 +137,7 @@ class LibvirtDriver(base.HypervisorDriver):
 
     def host_facts(self):
         model, memory_mb, cpus = self.conn.getInfo()[:3]
-        caps = ET.fromstring(self.conn.getCapabilities())
-        cpu = caps.find('./host/cpu')
+        cpu = self._host_cpu_facts()
         free_mb = self.conn.getFreeMemory() // (1024 * 1024)
         active = self.conn.listAllDomains(self.libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
         local = os.statvfs(self.opts.local_storage_path)
@@ -156,10 +157,9 @@ class LibvirtDriver(base.HypervisorDriver):
             'memory_mb_used': memory_mb - free_mb,
             'disk_gb': local.f_blocks * local.f_frsize // 1024 ** 3,
             'disk_gb_used': (local.f_blocks - local.f_bavail) * local.f_frsize // 1024 ** 3,
-            'cpu_model': cpu.findtext('model') if cpu is not None else model,
-            'cpu_vendor': cpu.findtext('vendor') if cpu is not None else None,
-            'cpu_features': sorted(f.get('name') for f in cpu.findall('feature'))
-            if cpu is not None else [],
+            'cpu_model': cpu['model'] or model,
+            'cpu_vendor': cpu['vendor'],
+            'cpu_features': cpu['features'],
             'os_version': self.opts.os_version or _os_version(),
             'hypervisor_type': 'QEMU',
             'hypervisor_version': _version(self.conn.getVersion()),
@@ -169,6 +169,35 @@ class LibvirtDriver(base.HypervisorDriver):
             'shared_storage': os.path.realpath(self.opts.shared_storage_path),
             'link_bandwidth': 1250000000,
         }
+
+    def _host_cpu_facts(self):
+        """The host CPU's model, vendor and every feature it has, read once per connection.
+
+        The capabilities name a model and only the features beyond it; a guest's CPU names
+        its own (older) model and the features beyond that. Compared as they are, a feature
+        the host's model implies (lahf_lm in Broadwell) looks missing, so the features
+        are expanded, as Nova does for its CPU traits.
+        """
+        if self._host_cpu is None:
+            cpu = ET.fromstring(self.conn.getCapabilities()).find('./host/cpu')
+            if cpu is None:
+                self._host_cpu = {'model': None, 'vendor': None, 'features': []}
+                return self._host_cpu
+            features = [f.get('name') for f in cpu.findall('feature')]
+            try:
+                expanded = ET.fromstring(self.conn.baselineCPU(
+                    [ET.tostring(cpu, encoding='unicode')],
+                    self.libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES))
+                features = [f.get('name') for f in expanded.findall('feature')
+                            if f.get('policy', 'require') in ('require', 'force')]
+            except self.libvirt.libvirtError as e:
+                LOG.warning('host %s: the features its CPU model %s implies are unknown '
+                            '(%s); the CPU filter sees only those listed beyond it',
+                            self.host, cpu.findtext('model'), e.get_error_message())
+            self._host_cpu = {'model': cpu.findtext('model'),
+                              'vendor': cpu.findtext('vendor'),
+                              'features': sorted(set(features))}
+        return self._host_cpu
 
     def check_cpu_compatible(self, instance, source_facts):
         reasons = []
