@@ -221,6 +221,11 @@ class Cloud(object):
         rows = self.rows('SELECT * FROM instances WHERE name = :n', n=name)
         return rows[0] if rows else None
 
+    def facts(self, host):
+        """What ``host``'s agent last reported of it, as the conductor keeps it."""
+        facts = self.rows('SELECT facts FROM hosts WHERE name = :n', n=host)[0]['facts']
+        return json.loads(facts) if isinstance(facts, str) else facts  # SQLite: text
+
     def wait_reported(self, name, host, power_state=None, timeout=20):
         deadline = time.monotonic() + timeout
         while True:
@@ -380,11 +385,6 @@ def assert_live_completed(cloud, rec, name, dest):
 
 # Live migration in each storage mode ------------------------------------------------------
 
-def _facts(cloud, host):
-    facts = cloud.rows('SELECT facts FROM hosts WHERE name = :n', n=host)[0]['facts']
-    return json.loads(facts) if isinstance(facts, str) else facts  # SQLite: text
-
-
 def test_host_facts_list_the_features_the_cpu_model_implies(cloud):
     """The capabilities list only the features beyond the host's model; a guest's CPU
     names an older model and the features beyond it. What the agent reports must hold
@@ -398,7 +398,7 @@ def test_host_facts_list_the_features_the_cpu_model_implies(cloud):
     finally:
         cloud.remove(name)
     for host in HOSTS:
-        features = set(_facts(cloud, host)['cpu_features'])
+        features = set(cloud.facts(host)['cpu_features'])
         # Every x86-64 CPU model has these; no capabilities list names them beyond one.
         assert {'fpu', 'sse2', 'lm'} <= features, (host, sorted(features))
         assert wanted <= features, '%s lacks %s of a default guest' % (
@@ -642,7 +642,7 @@ def _refused(cloud, name, host, live, *words):
 
 
 def test_refused_too_little_memory(cloud):
-    facts = _facts(cloud, 'host2')
+    facts = cloud.facts('host2')
     name = 'lv-bigmem'
     xml = ve.guest_domain_xml(name, memory_mib=facts['memory_mb'] * 2)
     cloud.define(xml)

@@ -188,8 +188,7 @@ class LibvirtDriver(base.HypervisorDriver):
                 expanded = ET.fromstring(self.conn.baselineCPU(
                     [ET.tostring(cpu, encoding='unicode')],
                     self.libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES))
-                features = [f.get('name') for f in expanded.findall('feature')
-                            if f.get('policy', 'require') in ('require', 'force')]
+                features = guest.required_features(expanded)
             except self.libvirt.libvirtError as e:
                 LOG.warning('host %s: the features its CPU model %s implies are unknown '
                             '(%s); the CPU filter sees only those listed beyond it',

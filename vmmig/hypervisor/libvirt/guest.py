@@ -80,6 +80,12 @@ def file_capacity(path, fmt):
     return None
 
 
+def required_features(cpu):
+    """Names of the features a libvirt <cpu> element asks for (not those it disables)."""
+    return [f.get('name') for f in cpu.findall('feature')
+            if f.get('policy', 'require') in ('require', 'force')]
+
+
 def instance_of(dom, shared_path, has_managed_save, capacities=None):
     """The instance dict of a libvirt domain (see vmmig.hypervisor.base).
 
@@ -111,8 +117,7 @@ def instance_of(dom, shared_path, has_managed_save, capacities=None):
     features = []
     cpu_xml = None
     if cpu is not None:
-        features = [f.get('name') for f in cpu.findall('feature')
-                    if f.get('policy', 'require') in ('require', 'force')]
+        features = required_features(cpu)
         cpu_xml = ET.tostring(cpu, encoding='unicode')
     # The CPU the definition asks for: the live one above is what the hypervisor gave
     # (TCG quietly drops features it cannot emulate), but the destination keeps the
