@@ -227,11 +227,14 @@ class ServiceProcesses(fixtures.Fixture):
                               text=True, timeout=120)
 
     def _spawn(self, name, module, host, sections=None, args=()):
-        # [DEFAULT] host is a file option, not a command-line one: one small file each,
-        # read after the common file, so its sections override the common ones.
+        # One small file each, read after the common file, so its sections override the
+        # common ones. vmmig-agent and vmmig-conductor are told their host as the README
+        # says, with --host; the process of several agents names itself in the file.
         host_file = os.path.join(self.dir, name + '.conf')
         with open(host_file, 'w') as f:
-            f.write('[DEFAULT]\nhost = %s\n' % host)
+            f.write('[DEFAULT]\n')
+            if '--host' not in args:
+                f.write('host = %s\n' % host)
             for section, values in (sections or {}).items():
                 f.write('[%s]\n' % section)
                 for key, value in values.items():
@@ -244,11 +247,11 @@ class ServiceProcesses(fixtures.Fixture):
         return proc
 
     def start_conductor(self, name):
-        return self._spawn(name, 'vmmig.cmd.conductor', name)
+        return self._spawn(name, 'vmmig.cmd.conductor', name, args=['--host', name])
 
     def start_agent(self, host):
         return self._spawn('agent-' + host, 'vmmig.cmd.agent', host,
-                           self.agent_conf.get(host))
+                           self.agent_conf.get(host), args=['--host', host])
 
     def start_agent_group(self, name, hosts):
         return self._spawn(name, 'vmmig.cmd.agents_bulk', name,

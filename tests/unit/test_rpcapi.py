@@ -72,9 +72,28 @@ def _sent(client_cls, method_name):
 
 @pytest.mark.parametrize('module,client_cls,manager_cls', PAIRS)
 def test_client_and_endpoint_share_the_version(module, client_cls, manager_cls):
+    # Two literals, one in each module: a bump on one side only fails here.
     assert module.RPC_API_VERSION == manager_cls.target.version
+    assert module.RPC_API_VERSION is not None
     # The version history in the client's docstring names the current version.
     assert '* %s - ' % module.RPC_API_VERSION in module.__doc__
+
+
+def test_the_endpoint_keeps_its_own_version_literal():
+    """The manager must not import the client's constant: then the test above would
+    compare a value with itself and could never fail."""
+    for manager_module in (conductor_manager, agent_manager):
+        source = inspect.getsource(manager_module)
+        assert 'RPC_API_VERSION' not in source, manager_module.__name__
+
+
+def test_the_conductor_history_names_every_call():
+    """Each call of the conductor's client is named in the version history that
+    brought it (the agent's history says \"every method\" for 1.0)."""
+    history = conductor_rpcapi.__doc__.split('Version history:', 1)[1]
+    missing = [name for name in _public_methods(conductor_rpcapi.ConductorAPI)
+               if name not in history]
+    assert not missing, 'not in the version history: %s' % ', '.join(missing)
 
 
 @pytest.mark.parametrize('module,client_cls,manager_cls', PAIRS)

@@ -60,6 +60,9 @@ class VmmigApp(app.App):
         manager = commandmanager.CommandManager('vmmig.cli')
         for name, command in COMMANDS.items():
             manager.add_command(name, command)
+        # deferred_help: `vmmig server migrate --help` is the command's help, not the
+        # application's (cliff reads --help before it knows the command otherwise).
+        kwargs.setdefault('deferred_help', True)
         super().__init__(description=__doc__.splitlines()[0], version=_version(),
                          command_manager=manager, **kwargs)
         self.services = None

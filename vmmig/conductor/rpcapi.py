@@ -4,7 +4,7 @@ Version history:
 
 * 1.0 - Initial version: migrate_server, evacuate_host, migration_list,
   migration_get, migration_abort, migration_hold, migration_resume,
-  migration_force_complete, host_list, host_eligible, heartbeat,
+  migration_force_complete, host_list, instance_list, host_eligible, heartbeat,
   migration_progress, agent_started.
 * 1.1 - heartbeat: ``facts`` and ``instances`` may be left out (a liveness-only
   heartbeat of an agent whose host has not changed since its last report).

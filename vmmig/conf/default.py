@@ -3,10 +3,13 @@ import socket
 
 from oslo_config import cfg
 
+host_opt = cfg.StrOpt('host', default=socket.gethostname(), sample_default='<hostname>',
+                      help='Name of this host. An agent serves the hypervisor host of this '
+                           'name; a conductor uses it to mark the migrations it owns. '
+                           'vmmig-agent and vmmig-conductor also take it as --host.')
+
 default_opts = [
-    cfg.StrOpt('host', default=socket.gethostname(), sample_default='<hostname>',
-               help='Name of this host. An agent serves the hypervisor host of this '
-                    'name; a conductor uses it to mark the migrations it owns.'),
+    host_opt,
     cfg.StrOpt('state_path', default=os.path.join(os.path.expanduser('~'), '.vmmig'),
                sample_default='~/.vmmig',
                help='Directory for local state: the default SQLite database and the '

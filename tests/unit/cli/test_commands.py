@@ -333,3 +333,26 @@ class TestEmbedded:
         api.host_list = host_list
         run(['host', 'list'], api, tmp_path, config='[conductor]\nworker_threads = 3\n')
         assert seen == {'state_path': str(tmp_path / 'state'), 'workers': 3}
+
+
+class TestHelp:
+    """`vmmig COMMAND --help` is the command's help, as `vmmig help COMMAND` is."""
+
+    @pytest.mark.parametrize('argv,usage', [
+        (['server', 'migrate', '--help'], 'usage: vmmig server migrate'),
+        (['migration', 'list', '-h'], 'usage: vmmig migration list'),
+        (['help', 'server', 'migrate'], 'usage: vmmig server migrate'),
+    ])
+    def test_command_help(self, api, tmp_path, argv, usage):
+        result = run(argv, api, tmp_path)
+        assert result.code == 0, result.stderr
+        assert usage in result.stdout
+        assert '--live-migration' in result.stdout or argv[0] == 'migration'
+        assert not api.calls  # help reaches no conductor
+
+    def test_application_help(self, api, tmp_path):
+        # cliff prints the application's help and exits, as before; nothing is called.
+        with pytest.raises(SystemExit) as exit_:
+            run(['--help'], api, tmp_path)
+        assert exit_.value.code in (0, None)
+        assert not api.calls
