@@ -268,7 +268,7 @@ LACKS = 'the hypervisor of %s lacks the capability %s, which the migration needs
      'copying its local disks live (block migration)'),
 ], ids=['dest-live', 'source-live', 'post-copy-option', 'auto-converge-conf', 'block'])
 def test_a_capability_either_host_lacks_refuses(make_cloud, host, lacking, vm, options,
-                                                  conf, why):
+                                                conf, why):
     cloud = make_cloud(h.cluster({'vm': h.vm('a', **vm)},
                                  **{host: {'capabilities': {lacking: False}}}), **conf)
     reason = LACKS % (host, lacking, why)
@@ -325,7 +325,8 @@ def test_storage_mode_rules(make_cloud):
 def test_every_reason_at_once(make_cloud):
     cloud = make_cloud(h.cluster(
         {'vm': h.vm('a', memory_mb=8192, pci_devices=['0000:3b:00.0'])},
-        a={'pci_devices': [GPU]}, b={'memory_mb': 4096, 'os_version': 'Debian 11', 'hypervisor_version': '8.2.0',
+        a={'pci_devices': [GPU]},
+        b={'memory_mb': 4096, 'os_version': 'Debian 11', 'hypervisor_version': '8.2.0',
            'cluster': 'c2', 'cpu_vendor': 'AMD', 'shared_storage': 'nfs2'}))
     db.host_set_maintenance('b', True, 'firmware')
     text = str(_refusal(cloud))
