@@ -245,16 +245,16 @@ class PciPassthroughFilter(BaseHostFilter):
         kinds = instance.get('pci_products') or {}
         unknown = [a for a in devices if not kinds.get(a)]
         if unknown:
-            return ('the kind (vendor:product id) of PCI device(s) %s of the VM is not '
-                    'known, so no device of %s can be matched to it'
+            return ('the kind (vendor:product id) of PCI passthrough device(s) %s of the '
+                    'VM is not known, so no device of %s can be matched to it'
                     % (', '.join(unknown), host['name']))
         needed = collections.Counter(kinds[a] for a in devices)
         free = collections.Counter(d.get('product') for d in free_pci_devices(host['facts']))
         problems = ['%d free of kind %s, %d needed' % (free[kind], kind, count)
                     for kind, count in sorted(needed.items()) if free[kind] < count]
         if problems:
-            return '%s has no free PCI passthrough device for the VM: %s' % (
-                host['name'], ', '.join(problems))
+            return '%s has no free PCI passthrough device for %s of the VM: %s' % (
+                host['name'], ', '.join(devices), ', '.join(problems))
         return None
 
 

@@ -186,10 +186,21 @@ class TestPciPassthrough:
         with pytest.raises(exception.PrecheckFailed) as err:
             cloud.api.migrate_server('vm', 'cold', host='b')
         assert err.value.reasons == [
-            'b has no free PCI passthrough device for the VM: ' + why]
+            'b has no free PCI passthrough device for 0000:3b:00.0 of the VM: ' + why]
         assert db.migration_list() == []
         assert cloud.hosts_of('vm') == ['a'] and cloud.on('a', 'vm')['power_state'] == 'shutoff'
         assert cloud.on('a', 'vm')['pci_devices'] == ['0000:3b:00.0']
+
+    def test_cold_refused_when_the_kind_of_its_device_is_unknown(self, make_cloud):
+        cloud = make_cloud(h.cluster(
+            {'vm': h.vm('a', power_state='shutoff', pci_devices=['0000:3b:00.0'])},
+            a={'pci_devices': [{'address': '0000:3b:00.0'}]}, b=_gpus('0000:3b:00.0')))
+        with pytest.raises(exception.PrecheckFailed) as err:
+            cloud.api.migrate_server('vm', 'cold', host='b')
+        assert err.value.reasons == [
+            'the kind (vendor:product id) of PCI passthrough device(s) 0000:3b:00.0 of the VM '
+            'is not known, so no device of b can be matched to it']
+        assert cloud.hosts_of('vm') == ['a'] and cloud.on('a', 'vm')['power_state'] == 'shutoff'
 
     def test_live_is_still_refused(self, make_cloud):
         cloud = make_cloud(h.cluster({'vm': h.vm('a', pci_devices=['0000:3b:00.0'])},
