@@ -129,9 +129,8 @@ class Prechecks(object):
         storage, storage_reasons = _storage(instance, mtype)
         reasons += storage_reasons
         reasons += mtype.instance_reasons(instance, clean)
-        request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
-                   'source': dict(source_facts, host=source['name']), 'storage': storage,
-                   'inbound': inbound}
+        request = _request(mtype, storage, instance, source, source_facts, clean, inbound)
+        reasons += _source_capability_reasons(request)
         # It counts only if it asked about the VM the source just showed.
         cpu_check = early[1] if early and early[0] == request['instance'] else None
         manager = host_manager.HostManager()
@@ -176,9 +175,8 @@ class Prechecks(object):
         instance, source_facts = _instance_and_source(self.agents, mtype, row, source, common)
         storage, storage_reasons = _storage(instance, mtype)
         common += storage_reasons + mtype.instance_reasons(instance, {})
-        request = {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
-                   'source': dict(source_facts, host=source['name']), 'storage': storage,
-                   'inbound': db.inbound()}
+        request = _request(mtype, storage, instance, source, source_facts, {}, db.inbound())
+        common += _source_capability_reasons(request)
         hosts = db.host_list()
         verdicts = host_manager.HostManager().verdicts(hosts, request) if storage else [
             {'host': h['name'], 'eligible': False, 'reasons': []} for h in hosts]
@@ -259,6 +257,22 @@ def _instance_and_source(agents, mtype, row, source, reasons):
         raise exception.PrecheckFailed(instance=row['name'], reasons=[
             'the agent of its host %s does not answer' % source['name']])
     return instance, source['facts']
+
+
+def _request(mtype, storage, instance, source, source_facts, options, inbound):
+    """What the filters judge a host by (see vmmig.scheduler.filters)."""
+    return {'instance': dict(instance, host=source['name']), 'migration_type': mtype.name,
+            'migration': mtype, 'source': dict(source_facts, host=source['name']),
+            'storage': storage, 'inbound': inbound,
+            # The hypervisor capabilities both hosts need, as the driver contract says.
+            'capabilities': mtype.required_capabilities(storage, options) if storage else {}}
+
+
+def _source_capability_reasons(request):
+    """The source's hypervisor can do what the request needs (the destination's is the
+    hypervisor_capabilities filter's): said once, not once per host."""
+    source = request['source']
+    return filters.missing_capabilities(source['host'], source, request['capabilities'])
 
 
 def _storage(instance, mtype):

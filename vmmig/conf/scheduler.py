@@ -4,7 +4,11 @@ scheduler_group = cfg.OptGroup('scheduler', title='Host selection',
                                help='Filters that decide which hosts may take a VM.')
 
 DEFAULT_FILTERS = ['compute', 'not_own_host', 'capacity', 'cpu_model', 'os_version',
-                   'hypervisor_version', 'same_cluster', 'pci_passthrough', 'storage']
+                   'hypervisor_version', 'same_cluster', 'pci_passthrough', 'vgpu',
+                   'hypervisor_capabilities', 'storage']
+
+SAME_RELEASE = 'same_release'
+TO_NEWER_RELEASE = 'to_newer_release'
 
 scheduler_opts = [
     cfg.ListOpt('enabled_filters', default=list(DEFAULT_FILTERS),
@@ -19,6 +23,21 @@ scheduler_opts = [
                help='vCPUs of each host kept for the host itself.'),
     cfg.IntOpt('reserved_host_disk_gb', default=0, min=0,
                help='Local disk of each host kept for the host itself.'),
+    cfg.StrOpt('os_release_moves', default=SAME_RELEASE,
+               choices=[(SAME_RELEASE, 'a VM moves only between hosts of the same '
+                                       'distribution and release'),
+                        (TO_NEWER_RELEASE, 'also from a host of an older release to one of '
+                                           'a newer release of the same distribution, as '
+                                           'during an OS upgrade of the cluster; never '
+                                           'from newer to older')],
+               help='Which OS releases a VM may move between (the os_version filter). '
+                    'What is compared is the distribution and the release, the first two '
+                    'numbers of the version: Ubuntu 22.04.4 and Ubuntu 22.04.5 are the '
+                    'same release (22.04), Debian 12 and Debian 13 are not. A version '
+                    'without a number vmmig can read is compared whole. A move from a '
+                    'newer release to an older one is always refused: a guest started '
+                    'under the newer QEMU/KVM may use machine types and devices the older '
+                    'one lacks. Related: enabled_filters (os_version).'),
     cfg.FloatOpt('cpu_allocation_ratio', default=4.0, min=0.1,
                  help='vCPUs that may be placed per physical CPU.'),
 ]

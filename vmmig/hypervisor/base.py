@@ -10,8 +10,11 @@ Instance dict (what ``list_instances``/``get_instance`` return)::
     'suspended' | 'shutoff'), storage_mode (see vmmig.storage.base.storage_mode_of),
     disks: [{'name', 'size_gb', 'location' ('local' | 'shared' | 'volume'),
              'path' or 'volume'}],
-    pci_devices: [address, ...]   # passthrough: refused for migration
-    vgpus: [type, ...]            # mediated devices: allowed
+    pci_devices: [address, ...]   # passthrough: a cold migration gives each a free
+                                  # device of the same kind on the destination
+    pci_products: {address: 'vendor:product' id or None}   # the kind of each
+    vgpus: [type, ...]            # mediated devices: the destination needs a free one
+                                  # of each type
     cpu_model, cpu_features: [...] (what the guest CPU needs),
     workload: {'dirty_rate_mbps', 'wws_mb'} (simulator only)
 
@@ -19,9 +22,19 @@ Host facts dict (``host_facts``)::
 
     host, vcpus, vcpus_used, memory_mb, memory_mb_used, disk_gb, disk_gb_used,
     cpu_model, cpu_vendor, cpu_features, os_version, hypervisor_type,
-    hypervisor_version, cluster, pci_devices: [{'address', 'type' ('pci'|'vgpu'),
-    'assignable'}], link_bandwidth (bytes/s), shared_storage (an identifier of
-    the instances storage this host mounts, or None)
+    hypervisor_version, cluster, link_bandwidth (bytes/s), shared_storage (an
+    identifier of the instances storage this host mounts, or None),
+    pci_devices: [{'address' ('0000:3b:00.0'), 'type' ('pci'), 'product' (the kind:
+                   'vendor:product' id, '10de:1db6', or None when unknown),
+                   'assignable' (the host can pass it through), 'instance' (the VM
+                   holding it, or None: free)}],
+    vgpus: {vGPU type: {'total', 'free'}},
+    capabilities: the driver's ``capabilities`` (an agent older than this field
+                  sends none, and is not judged on them)
+
+``os_version`` names the distribution, then its version ("Ubuntu 22.04.4 LTS",
+"Debian GNU/Linux 12 (bookworm)"): the os_version filter compares the
+distribution and the first two numbers of the version.
 """
 
 import abc
@@ -83,8 +96,13 @@ class MigrationJob(abc.ABC):
 class HypervisorDriver(abc.ABC):
     """One hypervisor host.
 
-    ``capabilities`` says what the driver supports; the conductor refuses a
-    request that needs a capability the source or destination lacks.
+    ``capabilities`` says what the driver supports; the agent reports it in the
+    host facts and the conductor refuses a request that needs a capability the
+    source or destination lacks (the migration type says what it needs: see
+    MigrationType.required_capabilities). ``live_migration``: a running VM can
+    move; ``block_migration``: its local disks are copied while it runs;
+    ``post_copy`` and ``auto_converge``: the live migration options of those
+    names; ``announce``: the arrived guest is announced to the network again.
     """
 
     capabilities = {
@@ -202,7 +220,12 @@ class HypervisorDriver(abc.ABC):
 
     @abc.abstractmethod
     def cold_define(self, instance, files):
-        """On the destination: define the VM (in the power state it had) from the files received."""
+        """On the destination: define the VM (in the power state it had) from the files received.
+
+        Each PCI passthrough device of the VM is given a free one of the same kind
+        (``pci_products``) here, chosen under a lock so that no device goes to two
+        VMs; none free: HypervisorError, and nothing is defined.
+        """
 
     @abc.abstractmethod
     def undefine(self, name, delete_local_files):

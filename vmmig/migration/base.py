@@ -19,6 +19,10 @@ class MigrationType(object):
     source_must_be_up = True
     #: option name -> (type, help); anything else is refused
     options = {}
+    #: the VM is defined afresh on the destination, which gives each of its PCI
+    #: passthrough devices a free one of the same kind there (a running guest cannot
+    #: change its device)
+    reassigns_pci_devices = False
 
     def validate_options(self, options):
         """Return the options typed; raise InvalidOption naming a malformed one."""
@@ -43,6 +47,11 @@ class MigrationType(object):
     def instance_reasons(self, instance, options):
         """Reasons from the VM itself (its power state, say) that refuse this type."""
         return []
+
+    def required_capabilities(self, storage, options):
+        """{hypervisor capability (see HypervisorDriver.capabilities): what it is needed
+        for} that the drivers of both hosts must have for this request."""
+        return {}
 
     def execute(self, ctx):
         raise NotImplementedError

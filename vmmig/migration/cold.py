@@ -20,6 +20,7 @@ class ColdMigration(base.MigrationType):
         'shutdown': (bool, 'shut a running VM down first (graceful, then forced)'),
         'shutdown_timeout': (int, 'seconds a graceful shutdown may take'),
     }
+    reassigns_pci_devices = True
 
     def instance_reasons(self, instance, options):
         if instance['power_state'] in ('running', 'paused') and not options.get('shutdown'):

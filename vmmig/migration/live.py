@@ -45,6 +45,22 @@ class LiveMigration(base.MigrationType):
                     'migration)' % (instance['name'], instance['power_state'])]
         return []
 
+    def required_capabilities(self, storage, options):
+        # From the settings the job gets, so that what is checked is what is asked for.
+        settings = self.settings(storage, options)
+        needed = {'live_migration': 'a live migration'}
+        if settings['block_migration']:
+            needed['block_migration'] = 'copying its local disks live (block migration)'
+        for capability, option, what in (('post_copy', 'permit_post_copy', 'post-copy'),
+                                         ('auto_converge', 'permit_auto_converge',
+                                          'auto-converge')):
+            if settings[capability]:
+                needed[capability] = '%s (%s)' % (what, 'asked for by the option %s'
+                                                  % capability if capability in options
+                                                  else 'permitted by [live_migration] %s'
+                                                  % option)
+        return needed
+
     @staticmethod
     def settings(storage, options):
         lm = CONF.live_migration

@@ -1,6 +1,9 @@
 """A disk's virtual size read from its image file, without asking QEMU."""
 
 import struct
+import xml.etree.ElementTree as ET
+
+import pytest
 
 from vmmig.hypervisor.libvirt import guest
 
@@ -60,3 +63,80 @@ def test_formats_are_read_from_the_disk_drivers():
         <target dev='vdc'/></disk>
     </devices></domain>""")
     assert guest._image_formats(root) == {'vda': 'qcow2', 'vdb': 'raw'}
+
+
+# PCI passthrough and vGPUs ----------------------------------------------------------
+
+DOMAIN = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>gpu</name>
+  <devices>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x3b' slot='0x00' function='0x0'/></source>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>
+    </hostdev>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x3c' slot='0x00' function='0x1'/></source>
+    </hostdev>
+    <interface type='network'><source network='default'/></interface>
+  </devices>
+  <qemu:commandline><qemu:arg value='-no-user-config'/></qemu:commandline>
+</domain>"""
+
+
+def test_hostdevs_are_moved_to_the_destination_s_devices():
+    moved = guest.rewrite_pci_hostdevs(DOMAIN, {'0000:3b:00.0': '0000:af:00.0',
+                                                '0000:3c:00.1': '0000:d8:01.2'})
+    root = ET.fromstring(moved)
+    assert guest.pci_hostdevs(root) == ['0000:af:00.0', '0000:d8:01.2']
+    source = root.find('./devices/hostdev/source/address')
+    assert source.attrib == {'domain': '0x0000', 'bus': '0xaf', 'slot': '0x00',
+                             'function': '0x0'}
+    # The guest-side address (where the guest sees the device) is not the host's.
+    assert root.find('./devices/hostdev/address').get('slot') == '0x05'
+    assert "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" in moved.replace(
+        '"', "'")
+    assert root.find('./devices/interface/source').get('network') == 'default'
+
+
+def test_a_domain_without_hostdevs_is_left_as_it_is():
+    xml = "<domain type='kvm'><name>plain</name><devices/></domain>"
+    assert guest.rewrite_pci_hostdevs(xml, {}) is xml
+
+
+def test_a_hostdev_left_without_a_device_here_is_an_error():
+    with pytest.raises(KeyError):
+        guest.rewrite_pci_hostdevs(DOMAIN, {'0000:3b:00.0': '0000:af:00.0'})
+
+
+NODEDEV = """<device><name>pci_0000_af_00_0</name><parent>computer</parent>
+  <capability type='pci'><class>0x030200</class>
+    <domain>0</domain><bus>175</bus><slot>0</slot><function>0</function>
+    <product id='0x1db6'>GV100GL</product><vendor id='0x10de'>NVIDIA</vendor>
+    %s
+  </capability></device>"""
+IOMMU = "<iommuGroup number='80'><address domain='0x0000' bus='0xaf'/></iommuGroup>"
+
+
+@pytest.mark.parametrize('extra,assignable', [(IOMMU, True), ('', False)])
+def test_a_node_device_gives_its_address_kind_and_assignability(extra, assignable):
+    assert guest.pci_node_device(NODEDEV % extra) == {
+        'address': '0000:af:00.0', 'type': 'pci', 'product': '10de:1db6',
+        'assignable': assignable}
+
+
+def test_a_bridge_is_not_assignable():
+    bridge = (NODEDEV % IOMMU).replace('0x030200', '0x060400')
+    assert guest.pci_node_device(bridge)['assignable'] is False
+
+
+def test_mdev_types_and_the_type_of_an_mdev():
+    parent = """<device><name>pci_0000_af_00_0</name><capability type='pci'>
+      <capability type='mdev_types'>
+        <type id='nvidia-63'><name>GRID V100-1Q</name><availableInstances>15</availableInstances>
+        </type>
+        <type id='nvidia-64'><availableInstances>0</availableInstances></type>
+      </capability></capability></device>"""
+    assert guest.mdev_types(parent) == {'nvidia-63': 15, 'nvidia-64': 0}
+    mdev = """<device><name>mdev_4b20d080</name><capability type='mdev'>
+      <type id='nvidia-63'/><iommuGroup number='12'/></capability></device>"""
+    assert guest.mdev_type(mdev) == 'nvidia-63'

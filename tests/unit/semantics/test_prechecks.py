@@ -4,6 +4,7 @@ Each case is a two-host cluster where the destination differs from the source in
 one thing only; a refused request records nothing.
 """
 
+import os
 import time
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from tests.unit.semantics import helpers as h
 from vmmig.db import api as db
 from vmmig import exception
+from vmmig.hypervisor.libvirt import driver as libvirt_driver
+from vmmig.scheduler import filters
 
 
 def _refusal(cloud, instance='vm', mtype='live', host='b', **options):
@@ -33,13 +36,17 @@ ALONE = [
     ('cpu-vendor', {}, {'cpu_vendor': 'AMD'}, 'CPU vendor of b is AMD, the VM runs on Intel'),
     ('cpu-features', {'cpu_features': ['avx512f']}, {'cpu_features': ['avx2']},
      'CPU of b lacks avx512f, which the running guest may use'),
-    ('os', {}, {'os_version': 'Debian 11'}, 'OS version of b is Debian 11, the source has '
-                                            'Debian 12'),
+    ('os', {}, {'os_version': 'Debian 11'},
+     'OS version of b is Debian 11, the source has Debian 12: release 11 is older than 12, '
+     'and a VM never moves to an older release (a guest started under a newer QEMU/KVM may '
+     'use what an older one lacks), whatever [scheduler] os_release_moves says'),
     ('hypervisor', {}, {'hypervisor_version': '8.2.0'},
      'hypervisor (QEMU) version of b is 8.2.0, the source has 7.2.0'),
     ('cluster', {}, {'cluster': 'c2'}, 'cluster of b is c2, the source has default'),
     ('pci', {'pci_devices': ['0000:3b:00.0']}, {},
-     'the VM has PCI passthrough device(s) 0000:3b:00.0, which cannot move'),
+     'the VM has PCI passthrough device(s) 0000:3b:00.0, which cannot move in a live '
+     'migration (a cold migration gives it a free device of the same kind on the '
+     'destination)'),
     ('shared-storage', {}, {'shared_storage': 'nfs2'},
      'b does not mount the instances storage of a (nfs2 vs nfs1)'),
 ]
@@ -47,7 +54,8 @@ ALONE = [
 
 @pytest.mark.parametrize('what,instance,dest,reason', ALONE, ids=[c[0] for c in ALONE])
 def test_each_precheck_refuses_on_its_own(make_cloud, what, instance, dest, reason):
-    cloud = make_cloud(h.cluster({'vm': h.vm('a', **instance)}, b=dest))
+    source = {'pci_devices': [GPU]} if instance.get('pci_devices') else {}
+    cloud = make_cloud(h.cluster({'vm': h.vm('a', **instance)}, a=source, b=dest))
     error = _refusal(cloud)
     assert error.reasons == [reason]
     # Where it is not asked for, the same host is simply not a candidate.
@@ -124,9 +132,165 @@ def test_shared_storage_must_be_proven(make_cloud):
                'the probe file to be removed')
 
 
-def test_vgpu_is_allowed(make_cloud):
-    cloud = make_cloud(h.cluster({'vm': h.vm('a', vgpus=['nvidia-63'])}))
-    assert cloud.run('vm', 'live', host='b')['state'] == 'completed'
+GPU = {'address': '0000:3b:00.0', 'product': '10de:1db6'}
+
+
+def _vgpu_free(cloud, host, vtype='nvidia-63'):
+    return cloud.agent(host).driver.host_facts()['vgpus'][vtype]['free']
+
+
+def test_vgpu_moves_live_to_a_host_with_one_free(make_cloud):
+    vgpus = {'vgpus': {'nvidia-63': 1}}
+    cloud = make_cloud(h.cluster({'vm': h.vm('a', vgpus=['nvidia-63'])}, a=vgpus, b=vgpus))
+    assert (_vgpu_free(cloud, 'a'), _vgpu_free(cloud, 'b')) == (0, 1)
+    record = cloud.run('vm', 'live', host='b')
+    assert record['state'] == 'completed', record['reason']
+    assert record['vm_location'] == 'b' and cloud.hosts_of('vm') == ['b']
+    assert cloud.on('b', 'vm')['power_state'] == 'running'
+    assert cloud.on('b', 'vm')['vgpus'] == ['nvidia-63']
+    assert (_vgpu_free(cloud, 'a'), _vgpu_free(cloud, 'b')) == (1, 0)
+
+
+@pytest.mark.parametrize('dest,reason', [
+    ({}, 'b offers no vGPU of type nvidia-63'),
+    ({'vgpus': {'nvidia-64': 2}}, 'b offers no vGPU of type nvidia-63'),
+    ({'vgpus': {'nvidia-63': 1}}, 'b has 0 free vGPU(s) of type nvidia-63, 1 needed'),
+], ids=['none', 'other-type', 'all-taken'])
+def test_vgpu_vm_stays_without_a_free_vgpu_of_its_type(make_cloud, dest, reason):
+    instances = {'vm': h.vm('a', vgpus=['nvidia-63'])}
+    if dest.get('vgpus', {}).get('nvidia-63'):
+        instances['other'] = h.vm('b', vgpus=['nvidia-63'])
+    cloud = make_cloud(h.cluster(instances, a={'vgpus': {'nvidia-63': 1}}, b=dest))
+    assert _refusal(cloud).reasons == [reason]
+    assert _refusal(cloud, host=None).reasons == ['no host can take it: b: ' + reason]
+    assert cloud.hosts_of('vm') == ['a'] and cloud.on('a', 'vm')['power_state'] == 'running'
+
+
+def test_the_destination_agent_refuses_a_vgpu_taken_meanwhile(make_cloud):
+    # The facts the scheduler read showed one free; another VM took it since.
+    vgpus = {'vgpus': {'nvidia-63': 1}}
+    cloud = make_cloud(h.cluster({'vm': h.vm('a', vgpus=['nvidia-63'])}, a=vgpus, b=vgpus))
+    driver = cloud.agent('b').driver
+    driver.cold_define(dict(cloud.find('a', 'vm'), name='taker', power_state='shutoff'), [])
+    with pytest.raises(exception.HypervisorError) as err:
+        driver.prepare_live_incoming(cloud.find('a', 'vm'), {})
+    assert 'no free vGPU for vm of type nvidia-63 (0 free, 1 needed)' in str(err.value)
+    assert sorted(i['name'] for i in driver.list_instances()) == ['taker']
+
+
+# OS releases -------------------------------------------------------------------
+
+@pytest.mark.parametrize('version,release', [
+    ('Debian 12', ('debian', (12,), '12')),
+    ('Ubuntu 22.04.4', ('ubuntu', (22, 4), '22.04')),
+    # What the libvirt driver reports: os-release's PRETTY_NAME.
+    ('Ubuntu 22.04.4 LTS', ('ubuntu', (22, 4), '22.04')),
+    ('Debian GNU/Linux 12 (bookworm)', ('debian', (12,), '12')),
+    ('Red Hat Enterprise Linux 9.3 (Plow)', ('red hat enterprise', (9, 3), '9.3')),
+    ('Debian GNU/Linux trixie/sid', None),
+    ('Linux-6.1.0-18-amd64-x86_64-with-glibc2.36', None),
+])
+def test_os_release_is_distribution_and_two_numbers(version, release):
+    assert filters.os_release(version) == release
+
+
+def test_the_libvirt_driver_s_os_version_of_this_machine_is_read():
+    if not os.path.exists('/etc/os-release'):
+        pytest.skip('no /etc/os-release here')
+    assert filters.os_release(libvirt_driver._os_version()) is not None
+
+
+def _moved_live(cloud, dest):
+    record = cloud.run('vm', 'live', host=dest)
+    assert record['state'] == 'completed', record['reason']
+    assert record['vm_location'] == dest and cloud.hosts_of('vm') == [dest]
+    assert cloud.on(dest, 'vm')['power_state'] == 'running'
+
+
+def test_point_releases_are_one_release(make_cloud):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}, a={'os_version': 'Ubuntu 22.04.4'},
+                                 b={'os_version': 'Ubuntu 22.04.5'}))
+    _moved_live(cloud, 'b')
+    _moved_live(cloud, 'a')
+
+
+def test_a_newer_release_needs_the_option(make_cloud):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}, a={'os_version': 'Ubuntu 22.04.4'},
+                                 b={'os_version': 'Ubuntu 24.04.1'}))
+    assert _refusal(cloud).reasons == [
+        'OS version of b is Ubuntu 24.04.1, the source has Ubuntu 22.04.4: release 24.04 is '
+        'newer than 22.04; [scheduler] os_release_moves = to_newer_release allows such moves '
+        '(an OS upgrade of the cluster)']
+
+
+def test_during_an_os_upgrade_vms_move_to_the_newer_release_only(make_cloud):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}, a={'os_version': 'Ubuntu 22.04.4'},
+                                 b={'os_version': 'Ubuntu 24.04.1'}),
+                       **{'scheduler.os_release_moves': 'to_newer_release'})
+    _moved_live(cloud, 'b')
+    error = _refusal(cloud, host='a')
+    assert error.reasons == [
+        'OS version of a is Ubuntu 22.04.4, the source has Ubuntu 24.04.1: release 22.04 is '
+        'older than 24.04, and a VM never moves to an older release (a guest started under '
+        'a newer QEMU/KVM may use what an older one lacks), whatever [scheduler] '
+        'os_release_moves says']
+    assert cloud.hosts_of('vm') == ['b']
+
+
+@pytest.mark.parametrize('source,dest,reason', [
+    ('Ubuntu 22.04.4', 'Debian 12', 'OS version of b is Debian 12, the source has Ubuntu '
+                                    '22.04.4: another distribution'),
+    ('Debian GNU/Linux trixie/sid', 'Debian GNU/Linux 13 (trixie)',
+     "OS version of b is Debian GNU/Linux 13 (trixie), the source has Debian GNU/Linux "
+     "trixie/sid (compared whole: 'Debian GNU/Linux trixie/sid' has no release number vmmig "
+     "can read)"),
+])
+def test_other_distribution_or_unreadable_version(make_cloud, source, dest, reason):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}, a={'os_version': source},
+                                 b={'os_version': dest}),
+                       **{'scheduler.os_release_moves': 'to_newer_release'})
+    assert _refusal(cloud).reasons == [reason]
+
+
+# Hypervisor capabilities ---------------------------------------------------------
+
+LACKS = 'the hypervisor of %s lacks the capability %s, which the migration needs for %s'
+
+
+@pytest.mark.parametrize('host,lacking,vm,options,conf,why', [
+    ('b', 'live_migration', {}, {}, {}, 'a live migration'),
+    ('a', 'live_migration', {}, {}, {}, 'a live migration'),
+    ('b', 'post_copy', {}, {'post_copy': True}, {},
+     'post-copy (asked for by the option post_copy)'),
+    ('a', 'auto_converge', {}, {}, {'live_migration.permit_auto_converge': True},
+     'auto-converge (permitted by [live_migration] permit_auto_converge)'),
+    ('b', 'block_migration', {'disks': [h.disk('local')]}, {}, {},
+     'copying its local disks live (block migration)'),
+], ids=['dest-live', 'source-live', 'post-copy-option', 'auto-converge-conf', 'block'])
+def test_a_capability_either_host_lacks_refuses(make_cloud, host, lacking, vm, options,
+                                                conf, why):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a', **vm)},
+                                 **{host: {'capabilities': {lacking: False}}}), **conf)
+    reason = LACKS % (host, lacking, why)
+    assert _refusal(cloud, **options).reasons == [reason]
+    if not options:  # host eligible asks with no options
+        verdicts = {v['host']: v for v in cloud.api.host_eligible('vm', 'live')}
+        assert reason in verdicts['b']['reasons']
+    assert cloud.hosts_of('vm') == ['a'] and cloud.on('a', 'vm')['power_state'] == 'running'
+
+
+def test_what_a_request_does_not_need_is_not_asked(make_cloud):
+    cloud = make_cloud(h.cluster({'vm': h.vm('a')}, b={'capabilities': {
+        'post_copy': False, 'auto_converge': False, 'block_migration': False}}))
+    _moved_live(cloud, 'b')
+
+
+def test_a_host_without_live_migration_still_migrates_cold(make_cloud):
+    cloud = make_cloud(h.cluster({'off': h.vm('a', power_state='shutoff')},
+                                 a={'capabilities': {'live_migration': False}}))
+    record = cloud.run('off', 'cold', host='b')
+    assert record['state'] == 'completed', record['reason']
+    assert cloud.hosts_of('off') == ['b'] and cloud.on('b', 'off')['power_state'] == 'shutoff'
 
 
 def test_destination_down(make_cloud):
@@ -161,6 +325,7 @@ def test_storage_mode_rules(make_cloud):
 def test_every_reason_at_once(make_cloud):
     cloud = make_cloud(h.cluster(
         {'vm': h.vm('a', memory_mb=8192, pci_devices=['0000:3b:00.0'])},
+        a={'pci_devices': [GPU]},
         b={'memory_mb': 4096, 'os_version': 'Debian 11', 'hypervisor_version': '8.2.0',
            'cluster': 'c2', 'cpu_vendor': 'AMD', 'shared_storage': 'nfs2'}))
     db.host_set_maintenance('b', True, 'firmware')

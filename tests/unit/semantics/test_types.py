@@ -139,6 +139,95 @@ class TestCold:
         assert 'forced' in record['reason'] if ignores_acpi else 'graceful' in record['reason']
 
 
+GPU = '10de:1db6'
+
+
+def _gpus(*addresses, product=GPU):
+    return {'pci_devices': [{'address': a, 'product': product} for a in addresses]}
+
+
+def _holders(cloud, host):
+    """{device address: the VM holding it or None} from the host's own facts."""
+    return {d['address']: d['instance']
+            for d in cloud.agent(host).driver.host_facts()['pci_devices']}
+
+
+class TestPciPassthrough:
+    @pytest.mark.parametrize('power_state', ['shutoff', 'suspended'])
+    def test_cold_gives_it_a_free_device_of_the_same_kind(self, make_cloud, power_state):
+        cloud = make_cloud(h.cluster(
+            {'vm': h.vm('a', power_state=power_state, pci_devices=['0000:3b:00.0']),
+             'other': h.vm('b', power_state='shutoff', pci_devices=['0000:3b:00.0'])},
+            a=_gpus('0000:3b:00.0'),
+            # b's first device of that kind is taken, and one of another kind is free.
+            b={'pci_devices': [{'address': '0000:3b:00.0', 'product': GPU},
+                               {'address': '0000:5e:00.0', 'product': '15b3:101e'},
+                               {'address': '0000:af:00.0', 'product': GPU}]}))
+        record = cloud.run('vm', 'cold', host='b')
+        after = _moved(cloud, 'vm', record)
+        assert after['power_state'] == power_state
+        assert after['pci_devices'] == ['0000:af:00.0']
+        assert cloud.find('b', 'vm')['pci_products'] == {'0000:af:00.0': GPU}
+        assert db.instance_get('vm')['spec']['pci_devices'] == ['0000:af:00.0']
+        assert _holders(cloud, 'b') == {'0000:3b:00.0': 'other', '0000:5e:00.0': None,
+                                        '0000:af:00.0': 'vm'}
+        assert _holders(cloud, 'a') == {'0000:3b:00.0': None}
+
+    @pytest.mark.parametrize('dest,why', [
+        ({}, '0 free of kind 10de:1db6, 1 needed'),
+        (_gpus('0000:3b:00.0', product='15b3:101e'), '0 free of kind 10de:1db6, 1 needed'),
+        ({'pci_devices': [{'address': '0000:3b:00.0', 'product': GPU, 'assignable': False}]},
+         '0 free of kind 10de:1db6, 1 needed'),
+    ], ids=['none', 'other-kind', 'not-assignable'])
+    def test_cold_refused_without_a_free_device_of_its_kind(self, make_cloud, dest, why):
+        cloud = make_cloud(h.cluster(
+            {'vm': h.vm('a', power_state='shutoff', pci_devices=['0000:3b:00.0'])},
+            a=_gpus('0000:3b:00.0'), b=dest))
+        with pytest.raises(exception.PrecheckFailed) as err:
+            cloud.api.migrate_server('vm', 'cold', host='b')
+        assert err.value.reasons == [
+            'b has no free PCI passthrough device for 0000:3b:00.0 of the VM: ' + why]
+        assert db.migration_list() == []
+        assert cloud.hosts_of('vm') == ['a'] and cloud.on('a', 'vm')['power_state'] == 'shutoff'
+        assert cloud.on('a', 'vm')['pci_devices'] == ['0000:3b:00.0']
+
+    def test_cold_refused_when_the_kind_of_its_device_is_unknown(self, make_cloud):
+        cloud = make_cloud(h.cluster(
+            {'vm': h.vm('a', power_state='shutoff', pci_devices=['0000:3b:00.0'])},
+            a={'pci_devices': [{'address': '0000:3b:00.0'}]}, b=_gpus('0000:3b:00.0')))
+        with pytest.raises(exception.PrecheckFailed) as err:
+            cloud.api.migrate_server('vm', 'cold', host='b')
+        assert err.value.reasons == [
+            'the kind (vendor:product id) of PCI passthrough device(s) 0000:3b:00.0 of the VM '
+            'is not known, so no device of b can be matched to it']
+        assert cloud.hosts_of('vm') == ['a'] and cloud.on('a', 'vm')['power_state'] == 'shutoff'
+
+    def test_live_is_still_refused(self, make_cloud):
+        cloud = make_cloud(h.cluster({'vm': h.vm('a', pci_devices=['0000:3b:00.0'])},
+                                     a=_gpus('0000:3b:00.0'), b=_gpus('0000:3b:00.0')))
+        with pytest.raises(exception.PrecheckFailed) as err:
+            cloud.api.migrate_server('vm', 'live', host='b')
+        assert 'PCI passthrough device(s) 0000:3b:00.0, which cannot move in a live' in str(
+            err.value)
+        assert cloud.hosts_of('vm') == ['a'] and cloud.on('a', 'vm')['power_state'] == 'running'
+
+    def test_the_destination_agent_never_gives_a_device_twice(self, make_cloud):
+        # Two VMs reach b before its facts show the first one's device taken: the
+        # agent chooses under its lock, and the second finds none left.
+        cloud = make_cloud(h.cluster(
+            {'vm': h.vm('a', power_state='shutoff', pci_devices=['0000:3b:00.0']),
+             'vm2': h.vm('a', power_state='shutoff', pci_devices=['0000:3c:00.0'])},
+            a=_gpus('0000:3b:00.0', '0000:3c:00.0'), b=_gpus('0000:af:00.0')))
+        driver = cloud.agent('b').driver
+        first = driver.cold_define(cloud.find('a', 'vm'), [])
+        assert first['pci_devices'] == ['0000:af:00.0']
+        with pytest.raises(exception.HypervisorError) as err:
+            driver.cold_define(cloud.find('a', 'vm2'), [])
+        assert ('no free PCI passthrough device of kind 10de:1db6 for vm2 (its device '
+                '0000:3c:00.0)') in str(err.value)
+        assert [i['name'] for i in driver.list_instances()] == ['vm']
+
+
 class TestEvacuate:
     def _down(self, cloud, host='a'):
         cloud.stop_agent(host)

@@ -67,6 +67,9 @@ class LibvirtDriver(base.HypervisorDriver):
         self.conn = None
         self.completed = migration.CompletedStats()
         self._host_cpu = None
+        self._pci = None
+        # Devices are chosen for an arriving VM one VM at a time: never one given twice.
+        self._pci_lock = threading.Lock()
 
     def validate(self):
         self.libvirt = _import_libvirt()
@@ -94,6 +97,7 @@ class LibvirtDriver(base.HypervisorDriver):
                 pass
             self.conn = None
         self._host_cpu = None
+        self._pci = None
 
     # Inventory --------------------------------------------------------------
 
@@ -114,7 +118,8 @@ class LibvirtDriver(base.HypervisorDriver):
 
     def _instance(self, dom, capacities=None):
         inst = guest.instance_of(dom, self.opts.shared_storage_path,
-                                 dom.hasManagedSaveImage(0), capacities)
+                                 dom.hasManagedSaveImage(0), capacities,
+                                 {d['address']: d['product'] for d in self._pci_inventory()})
         inst['host'] = self.host
         inst['local_storage_path'] = self.opts.local_storage_path
         return inst
@@ -141,13 +146,6 @@ class LibvirtDriver(base.HypervisorDriver):
         free_mb = self.conn.getFreeMemory() // (1024 * 1024)
         active = self.conn.listAllDomains(self.libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
         local = os.statvfs(self.opts.local_storage_path)
-        pci = []
-        try:
-            for dev in self.conn.listAllDevices(
-                    self.libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV):
-                pci.append({'address': dev.name(), 'type': 'pci'})
-        except self.libvirt.libvirtError:
-            pass
         return {
             'host': self.host,
             'hypervisor': 'libvirt',
@@ -165,10 +163,82 @@ class LibvirtDriver(base.HypervisorDriver):
             'hypervisor_version': _version(self.conn.getVersion()),
             'libvirt_version': _version(self.conn.getLibVersion()),
             'cluster': self.opts.cluster,
-            'pci_devices': pci,
+            'pci_devices': self._pci_devices(),
+            'vgpus': self._vgpus(),
+            'capabilities': dict(self.capabilities),
             'shared_storage': os.path.realpath(self.opts.shared_storage_path),
             'link_bandwidth': 1250000000,
         }
+
+    def _pci_inventory(self):
+        """The host's PCI devices: address, kind, whether one can be passed through.
+        Read once per connection: a host's devices do not change while it runs."""
+        if self._pci is None:
+            devices = []
+            try:
+                for dev in self.conn.listAllDevices(
+                        self.libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV):
+                    devices.append(guest.pci_node_device(dev.XMLDesc(0)))
+            except self.libvirt.libvirtError as e:
+                LOG.warning('host %s: its PCI devices cannot be listed (%s); none is offered '
+                            'for passthrough', self.host, e.get_error_message())
+            self._pci = [d for d in devices if d is not None]
+        return self._pci
+
+    def _pci_devices(self):
+        """The inventory, each device with the VM holding it (or None: free)."""
+        devices = self._pci_inventory()
+        holders = {}
+        # Only a host with a device to give reads its domains' definitions for it.
+        if any(d['assignable'] for d in devices):
+            for dom in self.conn.listAllDomains(0):
+                try:
+                    for address in guest.pci_hostdevs(ET.fromstring(dom.XMLDesc(0))):
+                        holders[address] = dom.name()
+                except self.libvirt.libvirtError:
+                    continue  # it left while we looked
+        return [dict(d, instance=holders.get(d['address'])) for d in devices]
+
+    def _vgpus(self):
+        """{vGPU (mediated device) type: {'total', 'free'}} of the host's GPUs."""
+        vgpus = {}
+        try:
+            for dev in self.conn.listAllDevices(
+                    self.libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_MDEV_TYPES):
+                for vtype, free in guest.mdev_types(dev.XMLDesc(0)).items():
+                    entry = vgpus.setdefault(vtype, {'total': 0, 'free': 0})
+                    entry['free'] += free
+                    entry['total'] += free
+            if vgpus:
+                for dev in self.conn.listAllDevices(
+                        self.libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_MDEV):
+                    vtype = guest.mdev_type(dev.XMLDesc(0))
+                    if vtype in vgpus:
+                        vgpus[vtype]['total'] += 1  # made already: in use or ready
+        except self.libvirt.libvirtError:
+            pass  # no mediated devices on this host (or this libvirt)
+        return vgpus
+
+    def _assign_pci_devices(self, instance, xml):
+        """The definition with each passed-through device of the VM moved to a free one
+        of the same kind here (the caller holds _pci_lock); HypervisorError if none."""
+        wanted = instance.get('pci_devices') or []
+        if not wanted:
+            return xml
+        products = instance.get('pci_products') or {}
+        free = [d for d in self._pci_devices() if d['assignable'] and not d['instance']]
+        chosen = {}
+        for address in wanted:
+            kind = products.get(address)
+            device = next((d for d in free if kind and d['product'] == kind), None)
+            if device is None:
+                raise exception.HypervisorError(
+                    host=self.host, reason='no free PCI passthrough device of kind %s for '
+                                           '%s (its device %s)'
+                                           % (kind or 'unknown', instance['name'], address))
+            free.remove(device)
+            chosen[address] = device['address']
+        return guest.rewrite_pci_hostdevs(xml, chosen)
 
     def _host_cpu_facts(self):
         """The host CPU's model, vendor and every feature it has, read once per connection.
@@ -422,7 +492,9 @@ class LibvirtDriver(base.HypervisorDriver):
     def cold_define(self, instance, files):
         xml = guest.move_paths(instance['xml'], instance.get('local_storage_path'),
                                self.opts.local_storage_path)
-        dom = self.conn.defineXML(xml)
+        with self._pci_lock:
+            xml = self._assign_pci_devices(instance, xml)
+            dom = self.conn.defineXML(xml)
         if instance['power_state'] == 'suspended':
             save = self.cold_import_paths(instance, files)['saved_state']
             try:

@@ -86,12 +86,89 @@ def required_features(cpu):
             if f.get('policy', 'require') in ('require', 'force')]
 
 
-def instance_of(dom, shared_path, has_managed_save, capacities=None):
+PCI_HOSTDEV_ADDRESS = "./devices/hostdev[@mode='subsystem'][@type='pci']/source/address"
+# Kept as it is when a definition is written back (ElementTree would say ns0).
+ET.register_namespace('qemu', 'http://libvirt.org/schemas/domain/qemu/1.0')
+
+
+def pci_address(fields):
+    """'0000:3b:00.0' of a libvirt <address domain bus slot function> element (or of
+    a dict of those numbers, hexadecimal with 0x or decimal as nodedev XML gives them)."""
+    def number(text):
+        return int(text, 16) if text.lower().startswith('0x') else int(text)
+    return '%04x:%02x:%02x.%x' % tuple(number(fields.get(k) or '0') for k in (
+        'domain', 'bus', 'slot', 'function'))
+
+
+def pci_hostdevs(root):
+    """Addresses of the PCI devices a domain passes through, in its order."""
+    return [pci_address(a) for a in root.findall(PCI_HOSTDEV_ADDRESS)]
+
+
+def _hex_id(element):
+    return element.get('id', '')[2:] if element is not None else ''
+
+
+def pci_node_device(xml):
+    """The facts of one PCI node device (its libvirt nodedev XML), or None if it is none.
+
+    Its kind is the vendor:product id; it can be passed through when it sits in an
+    IOMMU group (VFIO needs one) and is not a bridge, which holds the devices behind it.
+    """
+    cap = ET.fromstring(xml).find("./capability[@type='pci']")
+    if cap is None:
+        return None
+    address = pci_address({k: cap.findtext(k, '0')
+                           for k in ('domain', 'bus', 'slot', 'function')})
+    vendor, product = _hex_id(cap.find('vendor')), _hex_id(cap.find('product'))
+    pci_class = cap.findtext('class') or ''
+    return {'address': address, 'type': 'pci',
+            'product': '%s:%s' % (vendor, product) if vendor and product else None,
+            'assignable': (cap.find('iommuGroup') is not None
+                           and not pci_class.startswith('0x06'))}
+
+
+def mdev_types(xml):
+    """{mediated device type: instances still available} of a parent device's XML."""
+    return {t.get('id'): int(t.findtext('availableInstances') or 0)
+            for t in ET.fromstring(xml).findall(".//capability[@type='mdev_types']/type")}
+
+
+def mdev_type(xml):
+    """The type of a mediated device (its nodedev XML), or None."""
+    found = ET.fromstring(xml).find("./capability[@type='mdev']/type")
+    return found.get('id') if found is not None else None
+
+
+def rewrite_pci_hostdevs(xml, addresses):
+    """The domain XML with each passed-through PCI device moved to another host device.
+
+    ``addresses``: {address on the source: address here}; every PCI hostdev of the
+    domain must be in it (a device left pointing at the source's address would give
+    the guest whatever this host has there).
+    """
+    root = ET.fromstring(xml)
+    elements = root.findall(PCI_HOSTDEV_ADDRESS)
+    if not elements:
+        return xml
+    for element in elements:
+        new = addresses[pci_address(element)]
+        domain, bus, rest = new.split(':')
+        slot, function = rest.split('.')
+        element.set('domain', '0x%s' % domain)
+        element.set('bus', '0x%s' % bus)
+        element.set('slot', '0x%s' % slot)
+        element.set('function', '0x%s' % function)
+    return ET.tostring(root, encoding='unicode')
+
+
+def instance_of(dom, shared_path, has_managed_save, capacities=None, pci_products=None):
     """The instance dict of a libvirt domain (see vmmig.hypervisor.base).
 
     ``capacities``: {disk name: virtual size} known to be current (the source's, after
     a live migration, which does not resize disks); the others are read from the
     image file where its format allows, else asked of QEMU, one block query each.
+    ``pci_products``: {PCI address: vendor:product id} of this host's devices.
     """
     capacities = capacities or {}
     xml = dom.XMLDesc(0)
@@ -125,9 +202,7 @@ def instance_of(dom, shared_path, has_managed_save, capacities=None):
     configured = ET.fromstring(inactive_xml).find('cpu')
     configured_xml = (ET.tostring(configured, encoding='unicode')
                       if configured is not None else None)
-    pci = ['%s:%s:%s.%s' % (a.get('domain', '0x0000')[2:], a.get('bus')[2:],
-                            a.get('slot')[2:], a.get('function')[2:])
-           for a in root.findall("./devices/hostdev[@type='pci']/source/address")]
+    pci = pci_hostdevs(root)
     mdevs = [h.get('model', 'mdev') for h in root.findall("./devices/hostdev[@type='mdev']")]
     return {
         'name': dom.name(),
@@ -138,6 +213,7 @@ def instance_of(dom, shared_path, has_managed_save, capacities=None):
         'storage_mode': storage.storage_mode_of(disks),
         'disks': disks,
         'pci_devices': pci,
+        'pci_products': {a: (pci_products or {}).get(a) for a in pci},
         'vgpus': mdevs,
         'cpu_features': features,
         'cpu_xml': cpu_xml,

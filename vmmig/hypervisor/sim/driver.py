@@ -9,6 +9,7 @@ so the shared-storage probe is real too. Live migration runs the pre-copy
 model of :mod:`vmmig.hypervisor.sim.precopy`.
 """
 
+import collections
 import copy
 import hashlib
 import json
@@ -77,8 +78,9 @@ class SimJob(base.MigrationJob):
 
 
 class SimDriver(base.HypervisorDriver):
-    capabilities = {'live_migration': True, 'post_copy': True, 'auto_converge': True,
-                    'block_migration': True, 'announce': True}
+    #: what the model can do; a host of the cluster file may take some away
+    supported = {'live_migration': True, 'post_copy': True, 'auto_converge': True,
+                 'block_migration': True, 'announce': True}
 
     def __init__(self, conf, host):
         super().__init__(conf, host)
@@ -184,6 +186,20 @@ class SimDriver(base.HypervisorDriver):
 
     # Inventory -----------------------------------------------------------
 
+    @property
+    def capabilities(self):
+        return dict(self.supported, **((self._spec or {}).get('capabilities') or {}))
+
+    def _pci_devices(self, insts):
+        """The host's passthrough devices, each with the VM holding it (or None)."""
+        holders = {a: i['name'] for i in insts for a in i.get('pci_devices') or ()}
+        return [dict(d, instance=holders.get(d['address'])) for d in self._spec['pci_devices']]
+
+    def _vgpus(self, insts):
+        used = collections.Counter(t for i in insts for t in i.get('vgpus') or ())
+        return {t: {'total': n, 'free': max(n - used[t], 0)}
+                for t, n in self._spec['vgpus'].items()}
+
     def host_facts(self):
         with self._lock:
             insts = list(self._instances.values())
@@ -191,8 +207,11 @@ class SimDriver(base.HypervisorDriver):
         facts = {k: copy.deepcopy(spec[k]) for k in (
             'vcpus', 'memory_mb', 'disk_gb', 'cpu_model', 'cpu_vendor', 'cpu_features',
             'os_version', 'hypervisor_type', 'hypervisor_version', 'cluster',
-            'pci_devices', 'shared_storage')}
+            'shared_storage')}
         facts.update(
+            pci_devices=self._pci_devices(insts),
+            vgpus=self._vgpus(insts),
+            capabilities=self.capabilities,
             host=self.host,
             vcpus_used=sum(i['vcpus'] for i in insts),
             memory_mb_used=sum(i['memory_mb'] for i in insts),
@@ -206,6 +225,9 @@ class SimDriver(base.HypervisorDriver):
         out = copy.deepcopy(inst)
         out['host'] = self.host
         out['storage_mode'] = storage.storage_mode_of(inst['disks'])
+        # The kind of each passthrough device, so that a destination can give a like one.
+        products = {d['address']: d['product'] for d in self._spec['pci_devices']}
+        out['pci_products'] = {a: products.get(a) for a in inst.get('pci_devices') or ()}
         out.pop('incoming', None)
         return out
 
@@ -273,11 +295,44 @@ class SimDriver(base.HypervisorDriver):
             raise exception.HypervisorError(
                 host=self.host, reason='%s is already defined here' % instance['name'])
         self._check_volumes_connected(instance)
+        self._check_vgpus_free(instance)
         return self._incoming_copy(instance)
+
+    def _check_vgpus_free(self, instance):
+        """The scheduler saw a free vGPU in the facts; under the lock it must still be."""
+        wanted = collections.Counter(instance.get('vgpus') or ())
+        vgpus = self._vgpus(self._instances.values())
+        short = ['%s (%d free, %d needed)' % (t, vgpus.get(t, {}).get('free', 0), n)
+                 for t, n in sorted(wanted.items()) if vgpus.get(t, {}).get('free', 0) < n]
+        if short:
+            raise exception.HypervisorError(
+                host=self.host, reason='no free vGPU for %s of type %s'
+                                       % (instance['name'], ', '.join(short)))
+
+    def _assign_pci_devices(self, inst, instance):
+        """Give each passthrough device of a VM defined here a free one of the same kind
+        (under the lock: no device is given twice)."""
+        if not inst.get('pci_devices'):
+            return
+        products = instance.get('pci_products') or {}
+        free = [d for d in self._pci_devices(self._instances.values())
+                if d['assignable'] and not d['instance']]
+        chosen = []
+        for address in inst['pci_devices']:
+            kind = products.get(address)
+            device = next((d for d in free if kind and d['product'] == kind), None)
+            if device is None:
+                raise exception.HypervisorError(
+                    host=self.host, reason='no free PCI passthrough device of kind %s for '
+                                           '%s (its device %s)'
+                                           % (kind or 'unknown', inst['name'], address))
+            free.remove(device)
+            chosen.append(device['address'])
+        inst['pci_devices'] = chosen
 
     def _incoming_copy(self, instance):
         inst = {k: copy.deepcopy(v) for k, v in instance.items()
-                if k not in ('host', 'storage_mode', 'saved_state')}
+                if k not in ('host', 'storage_mode', 'saved_state', 'pci_products')}
         for disk in inst['disks']:
             if disk['location'] == storage.LOCAL:
                 disk['path'] = os.path.join(self._local_dir(), '%s-%s.img'
@@ -467,6 +522,7 @@ class SimDriver(base.HypervisorDriver):
                                                % (f['id'], instance['name']))
             if instance['power_state'] == 'suspended':
                 inst['saved_state'] = paths['saved_state']
+            self._assign_pci_devices(inst, instance)
             self._instances[inst['name']] = inst
             self._save()
             return self._public(inst)
