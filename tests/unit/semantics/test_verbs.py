@@ -74,7 +74,14 @@ class TestHoldResume:
         assert cloud.api.migration_get(held['id'])['state'] == 'held'
         assert cloud.hosts_of('idle') == ['a']
         cloud.api.migration_resume(held['id'])
-        assert cloud.wait_end(held)['state'] == 'completed'
+        done = cloud.wait_end(held)
+        # Completed: nothing in its reason speaks of a hold; the hold is kept as history.
+        assert done['state'] == 'completed'
+        assert 'held' not in (done['reason'] or '')
+        assert (done['hold_reason'], done['held_by']) == ('wait for the window', 'bob')
+        assert cloud.hosts_of('idle') == ['b']
+        assert cloud.on('b', 'idle')['power_state'] == 'running'
+        assert db.instance_get('idle')['host'] == 'b'
 
     def test_hold_needs_a_reason(self, busy):
         queued = busy.api.migrate_server('idle', 'live')
