@@ -357,6 +357,7 @@ def agent_conf(env, host):
 SHARED = 'lv-shared'
 LOCAL = 'lv-local'
 VOLUME = 'lv-volume'
+SHUT_OFF = 'lv-shut-off'
 
 
 @pytest.fixture(scope='module')
@@ -715,9 +716,13 @@ def test_evacuation_after_host_death(cloud, guests):
     for dom in cloud.conns['host1'].listAllDomains():
         if dom.name() != SHARED:
             cloud.remove(dom.name())
+    # And a shut-off guest on shared storage: evacuated, it stays shut off.
+    cloud.remove(SHUT_OFF)
+    cloud.define(ve.guest_domain_xml(SHUT_OFF, disks=[cloud.disk(SHUT_OFF)], **LIGHT))
     deadline = time.monotonic() + 20
     while [r['name'] for r in cloud.rows(
-            "SELECT name FROM instances WHERE host = 'host1'")] != [SHARED]:
+            "SELECT name FROM instances WHERE host = 'host1' ORDER BY name")] != sorted(
+                [SHARED, SHUT_OFF]):
         assert time.monotonic() < deadline, cloud.rows('SELECT name, host FROM instances')
         time.sleep(0.2)
     pids = _host_pids(cloud.env, 'host1')
@@ -747,11 +752,18 @@ def test_evacuation_after_host_death(cloud, guests):
     code, out, err = cloud.cli('server', 'evacuate', '--host', 'host1', '--target-host',
                                'host2', '-f', 'json')
     assert code == 0, out + err
-    [queued] = json.loads(out)
-    rec = cloud.wait_ended(queued['ID'] if 'ID' in queued else queued['id'])
-    cloud.expect(rec, 'completed', 'host2')
-    assert rec['migration_type'] == 'evacuate' and 'fenced' in (rec['reason'] or ''), rec
+    queued = {q.get('instance', q.get('Instance')): q for q in json.loads(out)}
+    assert sorted(queued) == sorted([SHARED, SHUT_OFF]), out
+    recs = {name: cloud.wait_ended(q['ID'] if 'ID' in q else q['id'])
+            for name, q in queued.items()}
+    for rec in recs.values():
+        cloud.expect(rec, 'completed', 'host2')
+        assert rec['migration_type'] == 'evacuate' and 'fenced' in (rec['reason'] or ''), rec
     assert cloud.locate(SHARED) == {'host2': 1}
     guest.assert_disks_verified(after, cloud.dom(SHARED, 'host2'))
     cloud.wait_reported(SHARED, 'host2', 'running')
+    # Defined, not started: nothing was lost, and the record says so.
+    cloud.assert_only_on(SHUT_OFF, 'host2', state=5)
+    cloud.wait_reported(SHUT_OFF, 'host2', 'shutoff')
+    assert 'lost' not in recs[SHUT_OFF]['reason'], recs[SHUT_OFF]
     _log('evacuated %.1f s after host1 died' % (time.time() - died))

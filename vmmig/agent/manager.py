@@ -237,7 +237,8 @@ class AgentManager(object):
 
     def offer_files(self, context, instance, migration_id):
         exported = self.driver.cold_export(instance)
-        offer = transfer.Offer(exported['files'], CONF.agent.transfer_address)
+        offer = transfer.Offer(exported['files'], CONF.agent.transfer_address,
+                               bandwidth=CONF.cold_migration.bandwidth)
         with self._lock:
             old = self._offers.pop(migration_id, None)
             self._offers[migration_id] = offer
@@ -246,6 +247,8 @@ class AgentManager(object):
         return dict(offer.describe(), instance=exported['instance'])
 
     def withdraw_offer(self, context, migration_id):
+        """Stop serving the files of ``migration_id``, copies under way included (an
+        abort cuts the copy: the receiver fails and removes what it wrote)."""
         with self._lock:
             offer = self._offers.pop(migration_id, None)
         if offer:

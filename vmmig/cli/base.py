@@ -9,6 +9,7 @@ from cliff import lister
 from cliff import show
 import oslo_messaging
 
+from vmmig.db import states
 from vmmig import exception
 
 EXIT_ERROR = 1
@@ -17,10 +18,10 @@ EXIT_ERROR = 1
 MIGRATION_FIELDS = (
     'id', 'uuid', 'instance', 'migration_type', 'storage_mode', 'state', 'source_host',
     'dest_host', 'requested_host', 'vm_location', 'reason', 'hold_reason', 'held_by',
-    'options', 'owner', 'bytes_total', 'bytes_processed', 'bytes_remaining', 'disk_total',
-    'disk_remaining', 'dirty_rate', 'iteration', 'downtime_ms', 'postcopy',
-    'abort_requested', 'force_complete_requested', 'created_at', 'started_at',
-    'finished_at', 'updated_at', 'progress_at',
+    'past_hold_reason', 'past_held_by', 'options', 'owner', 'bytes_total',
+    'bytes_processed', 'bytes_remaining', 'disk_total', 'disk_remaining', 'dirty_rate',
+    'iteration', 'downtime_ms', 'postcopy', 'abort_requested', 'force_complete_requested',
+    'created_at', 'started_at', 'finished_at', 'updated_at', 'progress_at',
 )
 TIME_FIELDS = frozenset(('created_at', 'started_at', 'finished_at', 'updated_at',
                          'progress_at'))
@@ -133,8 +134,18 @@ def _column(name, value):
     return value
 
 
+# A record keeps who held it and why once it is resumed; shown apart from what holds it now.
+PAST_HOLD = {'hold_reason': 'past_hold_reason', 'held_by': 'past_held_by'}
+
+
+def _is_held(record):
+    return record.get('state') == states.HELD
+
+
 def migration_show(record):
     """(names, values) of one migration record, for a ShowOne."""
+    if not _is_held(record):
+        record = {PAST_HOLD.get(k, k): v for k, v in record.items()}
     names = [f for f in MIGRATION_FIELDS if f in record]
     names += sorted(set(record) - set(MIGRATION_FIELDS))
     return tuple(names), tuple(_column(n, record[n]) for n in names)
@@ -146,7 +157,7 @@ MIGRATION_LIST_COLUMNS = ('ID', 'UUID', 'Instance', 'Type', 'Storage Mode', 'Sou
 
 def migration_row(record):
     reason = record.get('reason')
-    if not reason and record.get('hold_reason'):
+    if not reason and _is_held(record) and record.get('hold_reason'):
         reason = 'held: %s' % record['hold_reason']
     return (record.get('id'), record.get('uuid'), record.get('instance'),
             record.get('migration_type'), record.get('storage_mode'),

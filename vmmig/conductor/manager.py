@@ -14,6 +14,7 @@ from vmmig import conf
 from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
+from vmmig import plugins
 from vmmig import rpc
 
 LOG = logging.getLogger(__name__)
@@ -173,7 +174,20 @@ class ConductorManager(object):
             return self._verb('abort', record['id'])
         if record['migration_type'] == 'live':
             self._job_control(record, 'abort')
+        else:
+            self._stop_for_abort(record)
         return db.migration_get(record['id'])
+
+    def _stop_for_abort(self, record):
+        """The type cuts its host work short (a cold migration's copy); the abort is
+        recorded whatever happens here, and the type sees it between its steps."""
+        mtype = plugins.load_class(plugins.MIGRATION, record['migration_type'],
+                                   'type of migration %s' % record['id'])()
+        try:
+            mtype.stop_for_abort(self.agents, record)
+        except Exception:  # noqa: the request is kept in the record
+            LOG.warning('Migration %s: could not stop its host work at once; it ends at '
+                        'its next step', record['id'], exc_info=True)
 
     @messaging.expected_exceptions(exception.VmmigException)
     def migration_force_complete(self, context, migration, requested_by=None):

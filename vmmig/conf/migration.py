@@ -43,6 +43,11 @@ cold_opts = [
     cfg.IntOpt('shutdown_timeout', default=60, min=0,
                help='Seconds a graceful shutdown may take when the caller asked for '
                     'one; the VM is then powered off by force.'),
+    cfg.IntOpt('bandwidth', default=0, min=0,
+               help='Cap in MiB/s of each file an agent sends to a peer agent during a '
+                    'cold migration (disks, saved memory); 0 means no cap. Set on the '
+                    'source host\'s agent. Related: [agent] transfer_address, '
+                    '[live_migration] bandwidth.'),
 ]
 
 

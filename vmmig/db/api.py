@@ -359,8 +359,11 @@ def inbound(host=None):
 
 def _inbound(conn, host=None, exclude_migration=None):
     """Queued and running migrations to a host count, and completed ones until the
-    host reports after their end (then its facts show the VM). One that ended longer
-    than [conductor] heartbeat_timeout ago does not: a host silent that long is down.
+    host reports after their end (then its facts show the VM). A completed one
+    counts only while the instance record puts its VM there (one that moved on takes
+    no room), and not when the host's last report was taken while the VM was there
+    before (its facts show it already). One that ended longer than [conductor]
+    heartbeat_timeout ago does not: a host silent that long is down.
     """
     query = queries.inbound(host is not None, exclude_migration is not None)
     params = {'b_since': _now() - CONF.conductor.heartbeat_timeout}

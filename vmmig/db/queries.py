@@ -69,13 +69,28 @@ def inbound(by_host, excluding):
     """The room of migrations on their way, by destination (see db.api._inbound):
     ``b_since`` is the oldest end that still counts; ``by_host``, only to ``b_host``;
     ``excluding``, without migration ``b_exclude``."""
-    m, h = MIGRATIONS, HOSTS
+    m, h, i = MIGRATIONS, HOSTS, INSTANCES
+    reported = sa.func.coalesce(h.c.reported_at, 0)
+    # Where the VM was when its destination last reported: the source of its first
+    # move after that report (this one, or an earlier one that took it away again).
+    later = MIGRATIONS.alias('later')
+    there_at_report = (sa.select(later.c.source_host)
+                       .where(later.c.instance == m.c.instance,
+                              later.c.state == states.COMPLETED,
+                              later.c.finished_at >= reported)
+                       .order_by(later.c.finished_at, later.c.id)
+                       .limit(1).scalar_subquery())
     unseen = sa.and_(m.c.state == states.COMPLETED, m.c.finished_at > _b('b_since'),
-                     m.c.finished_at >= sa.func.coalesce(h.c.reported_at, 0))
+                     m.c.finished_at >= reported,
+                     # The VM is still there (it may have moved on since)...
+                     i.c.host == m.c.dest_host,
+                     # ...and the facts of that report do not show it already.
+                     there_at_report != m.c.dest_host)
     query = (sa.select(m.c.dest_host, sa.func.sum(m.c.dest_vcpus),
                        sa.func.sum(m.c.dest_memory_mb), sa.func.sum(m.c.dest_disk_gb),
                        sa.func.count())
-             .select_from(m.join(h, h.c.name == m.c.dest_host))
+             .select_from(m.join(h, h.c.name == m.c.dest_host)
+                          .outerjoin(i, i.c.name == m.c.instance))
              .where(sa.or_(m.c.state.in_(TAKES_ROOM), unseen),
                     m.c.dest_memory_mb.is_not(None))
              .group_by(m.c.dest_host))

@@ -235,4 +235,8 @@ class HypervisorDriver(abc.ABC):
 
     @abc.abstractmethod
     def rebuild(self, instance):
-        """On a healthy host: define and start the VM of a dead host from shared disks/volumes."""
+        """On a healthy host: define the VM of a dead host from shared disks/volumes.
+
+        Started only if it was running; otherwise shut off, or suspended when the
+        driver can restore its saved memory here. The returned power state says
+        which (the evacuation records what was lost)."""

@@ -56,6 +56,11 @@ class MigrationType(object):
     def execute(self, ctx):
         raise NotImplementedError
 
+    def stop_for_abort(self, agents, migration):
+        """An operator asked to abort ``migration`` (a record, running or preparing):
+        cut the host work under way so that the type sees the request soon. By
+        default nothing: the type checks the record between its steps."""
+
     def recover(self, ctx):
         """Default reconciliation: trust what the hosts show."""
         m = ctx.migration

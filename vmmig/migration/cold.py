@@ -59,7 +59,14 @@ class ColdMigration(base.MigrationType):
                         agents.withdraw_offer, src, m['id'])
         ctx.on_rollback('remove the copy on %s' % dst,
                         agents.undefine, dst, instance['name'], True)
-        received = agents.receive_instance(dst, offer['instance'], offer)
+        # An abort asked before the offer existed found nothing to withdraw: seen here.
+        # One asked later withdraws it (stop_for_abort), which cuts the copy short.
+        ctx.check_abort()
+        try:
+            received = agents.receive_instance(dst, offer['instance'], offer)
+        except Exception:
+            ctx.check_abort()
+            raise
         agents.withdraw_offer(src, m['id'])
         ctx.check_abort()
         if start_after:
@@ -73,6 +80,10 @@ class ColdMigration(base.MigrationType):
         total = sum(f['size'] for f in offer['files'])
         ctx.complete(moved, reason=note, checksum=combined_checksum(received['checksums']),
                      bytes_total=total, bytes_processed=total, bytes_remaining=0)
+
+    def stop_for_abort(self, agents, migration):
+        # The receiving agent's copy ends as soon as the source stops sending.
+        agents.withdraw_offer(migration['source_host'], migration['id'])
 
     def rollback_destination_after_recovery(self, ctx, instance):
         m = ctx.migration

@@ -35,4 +35,24 @@ class Evacuation(base.MigrationType):
                         instance['name'], False)
         rebuilt = agents.rebuild(dst, instance)
         ctx.vm_moved()
-        ctx.complete(rebuilt)
+        lost = what_was_lost(instance, rebuilt, m['source_host'], dst)
+        ctx.complete(rebuilt, reason='fenced: %s%s' % (how, '; ' + lost if lost else ''))
+
+
+def what_was_lost(instance, rebuilt, source, dest):
+    """Words for the record when the VM could not keep its power state, or None.
+
+    A running VM restarts from its disks (what an evacuation is); one that was not
+    running is never started: a paused VM's memory was in the dead host's RAM, and a
+    suspended one's saved memory is lost unless the destination could restore it.
+    """
+    before, after = instance['power_state'], rebuilt['power_state']
+    if before == after:
+        return None
+    what = {'paused': 'its memory', 'suspended': 'its saved memory'}.get(before, 'its state')
+    return '%s was %s on %s: %s was lost; it is %s on %s' % (
+        instance['name'], before, source, what, _said(after), dest)
+
+
+def _said(power_state):
+    return 'shut off' if power_state == 'shutoff' else power_state

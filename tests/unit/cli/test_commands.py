@@ -180,6 +180,26 @@ class TestMigrationCommands:
         assert result.code == 0, result.stderr
         assert json.loads(result.stdout)['state'] == states.COMPLETED
 
+    def test_a_resumed_migration_is_not_said_to_be_held(self, api, tmp_path):
+        api.migrate_server('web-1', 'live', hold_reason='change window',
+                           requested_by='alice')
+        api.migrations[1]['held_by'] = 'alice'
+        result = run(['migration', 'list', '-f', 'json'], api, tmp_path)
+        assert json.loads(result.stdout)[0]['Reason'] == 'held: change window'
+        result = run(['migration', 'resume', '--wait', '1', '-f', 'json'], api, tmp_path)
+        assert result.code == 0, result.stderr
+        shown = json.loads(result.stdout)
+        assert shown['state'] == states.COMPLETED
+        # The hold is history: told as such, apart from the outcome.
+        assert (shown['past_hold_reason'], shown['past_held_by']) == ('change window',
+                                                                      'alice')
+        assert 'hold_reason' not in shown and 'held_by' not in shown
+        result = run(['migration', 'list', '-f', 'json'], api, tmp_path)
+        [row] = json.loads(result.stdout)
+        assert (row['State'], row['Reason']) == (states.COMPLETED, '')
+        result = run(['migration', 'show', '1'], api, tmp_path)
+        assert 'held:' not in result.stdout and 'past_hold_reason' in result.stdout
+
     def test_abort_wait_of_held(self, api, tmp_path):
         api.migrate_server('web-1', 'live', hold_reason='later')
         result = run(['migration', 'abort', '--wait', '1', '-f', 'json'], api, tmp_path)

@@ -85,3 +85,34 @@ def test_the_room_check_runs_under_the_lock_with_what_is_on_its_way(database):
     assert seen == [('b', 8192, {'vcpus': 1, 'memory_mb': 3000, 'disk_gb': 0,
                                  'migrations': 1}),
                     ('c', 8192, None)]
+
+
+def _move(instance, source, dest):
+    migration = db.migration_create(dict(
+        instance=instance, migration_type='live', storage_mode='ephemeral-shared',
+        source_host=source, dest_host=dest, state=states.QUEUED, dest_memory_mb=1024,
+        dest_vcpus=1, dest_disk_gb=0))
+    db.migration_transition(migration['id'], states.QUEUED, states.PREPARING)
+    db.migration_transition(migration['id'], states.PREPARING, states.RUNNING)
+    return db.migration_complete(migration['id'], (states.RUNNING,), None, instance, dest,
+                                 {'name': instance})
+
+
+def test_a_completed_migration_counts_while_its_vm_is_there_and_unreported(database):
+    """No host reports while vm1 goes a -> b -> c -> a (a reported while it was there)."""
+    _move('vm1', 'a', 'b')
+    assert db.instance_get('vm1')['host'] == 'b'
+    assert db.inbound() == {'b': {'vcpus': 1, 'memory_mb': 1024, 'disk_gb': 0,
+                                  'migrations': 1}}
+    # It left b again: b's room is free, whatever b's facts say.
+    _move('vm1', 'b', 'c')
+    assert db.instance_get('vm1')['host'] == 'c'
+    assert list(db.inbound()) == ['c']
+    # Back on a, whose last report was taken while it was there: its facts show it.
+    _move('vm1', 'c', 'a')
+    assert db.instance_get('vm1')['host'] == 'a'
+    assert db.inbound() == {}
+    # c reports after vm1 left it: its facts do not show it, a move there counts again.
+    db.host_alive('c', reported_at=time.time())
+    _move('vm1', 'a', 'c')
+    assert list(db.inbound()) == ['c']

@@ -81,3 +81,22 @@ def test_an_evacuation_places_each_vm_with_the_room_of_those_before(make_cloud):
     for migration in recorded:
         assert cloud.wait_end(migration)['state'] == 'completed'
     assert sorted(_destinations().values()) == [1, 2]
+
+
+def test_a_vm_moved_back_and_forth_takes_room_once(make_cloud):
+    """Room for two such VMs on each host, and no report while it moves: a completed
+    migration counts only while its VM is still on its destination (the instance
+    record says where it is), and not where the destination's facts show it already.
+
+    (a's facts keep showing the VM all along: they were taken before it first left.)"""
+    cloud = make_cloud(h.cluster({'vm1': h.vm('a', memory_mb=VM_MB)}, a=TWO_VMS,
+                                 b=TWO_VMS), **NO_REPORTS)
+    for move in range(6):
+        dest = 'b' if move % 2 == 0 else 'a'
+        done = cloud.run('vm1', 'live', host=dest)
+        assert done['state'] == 'completed', (move, done['reason'])
+        assert db.instance_get('vm1')['host'] == dest
+        assert cloud.on(dest, 'vm1')['power_state'] == 'running'
+        assert cloud.hosts_of('vm1') == [dest]
+    # Back on a, whose facts (reported before the first move) show it already.
+    assert db.inbound() == {}

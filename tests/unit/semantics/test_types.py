@@ -250,6 +250,30 @@ class TestEvacuate:
         assert cloud.find('a', 'vm') is None
         assert db.instance_get('vm')['host'] == 'b'
 
+    @pytest.mark.parametrize('before, after, lost', [
+        ('shutoff', 'shutoff', None),
+        # Its memory was in the dead host's RAM: starting it would run a guest an
+        # operator had stopped, from its disk; it stays off and the record says why.
+        ('paused', 'shutoff', 'vm was paused on a: its memory was lost'),
+        # The simulator keeps saved memory on the host's local storage.
+        ('suspended', 'shutoff', 'vm was suspended on a: its saved memory was lost'),
+    ])
+    def test_the_power_state_is_kept_or_the_record_says_what_was_lost(
+            self, make_cloud, before, after, lost):
+        cloud = make_cloud(h.cluster({'vm': h.vm('a', 'shared', power_state=before)}),
+                           **{'drivers.fencing': 'sim'})
+        self._down(cloud)
+        record = cloud.run('vm', 'evacuate')
+        assert record['state'] == 'completed', record['reason']
+        assert record['vm_location'] == 'b' and db.instance_get('vm')['host'] == 'b'
+        assert cloud.find('b', 'vm')['power_state'] == after
+        assert db.instance_get('vm')['spec']['power_state'] == after
+        assert record['reason'].startswith('fenced: ')
+        if lost:
+            assert '%s; it is shut off on b' % lost in record['reason']
+        else:
+            assert 'lost' not in record['reason']
+
     def test_refused_for_local_disks_with_the_reason(self, make_cloud):
         cloud = make_cloud(h.cluster({'vm': h.vm('a', 'local')}), **{'drivers.fencing': 'sim'})
         self._down(cloud)

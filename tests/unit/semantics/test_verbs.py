@@ -5,6 +5,9 @@ its 1 Gbit/s link (pre-copy never converges by itself) on the scaled clock, and 
 ``queued`` behind it with a limit of one migration at a time.
 """
 
+import os
+import time
+
 import pytest
 
 from tests.unit.semantics import helpers as h
@@ -74,7 +77,14 @@ class TestHoldResume:
         assert cloud.api.migration_get(held['id'])['state'] == 'held'
         assert cloud.hosts_of('idle') == ['a']
         cloud.api.migration_resume(held['id'])
-        assert cloud.wait_end(held)['state'] == 'completed'
+        done = cloud.wait_end(held)
+        # Completed: nothing in its reason speaks of a hold; the hold is kept as history.
+        assert done['state'] == 'completed'
+        assert 'held' not in (done['reason'] or '')
+        assert (done['hold_reason'], done['held_by']) == ('wait for the window', 'bob')
+        assert cloud.hosts_of('idle') == ['b']
+        assert cloud.on('b', 'idle')['power_state'] == 'running'
+        assert db.instance_get('idle')['host'] == 'b'
 
     def test_hold_needs_a_reason(self, busy):
         queued = busy.api.migrate_server('idle', 'live')
@@ -140,6 +150,37 @@ class TestAbort:
         assert record['vm_location'] == 'a'
         assert cloud.hosts_of('stubborn') == ['a']
         assert cloud.find('a', 'stubborn')['power_state'] == 'running'
+
+    @pytest.mark.parametrize('power_state, options', [
+        ('shutoff', {}),
+        # Shut down by this migration: started again when the abort rolls it back.
+        ('running', {'shutdown': True}),
+    ])
+    def test_abort_of_a_cold_migration_cuts_its_copy(self, make_cloud, power_state,
+                                                     options):
+        # A 64 MiB disk at 4 MiB/s: sixteen seconds of copy.
+        cloud = make_cloud(h.cluster({'big': h.vm('a', 'local', power_state=power_state)}),
+                           **{'cold_migration.bandwidth': 4})
+        disk = os.path.join(cloud.state_path, 'sim', 'local', 'a', 'big-vda.img')
+        with open(disk, 'r+b') as f:
+            f.truncate(64 * 1024 * 1024)
+        migration = cloud.api.migrate_server('big', 'cold', options=options)
+        dest_dir = os.path.join(cloud.state_path, 'sim', 'local', 'b')
+        h.wait_for(lambda: os.path.exists(os.path.join(dest_dir, 'big-vda.img.part')), 10,
+                   'the copy to start')
+        asked = time.monotonic()
+        record = cloud.api.migration_abort(migration['id'], requested_by='erin')
+        assert time.monotonic() - asked < 2.0
+        assert record['abort_requested']
+        record = cloud.wait_end(migration, timeout=4)
+        assert time.monotonic() - asked < 4.0
+        assert record['state'] == 'cancelled', record['reason']
+        assert 'erin' in record['reason']
+        assert record['vm_location'] == 'a' and db.instance_get('big')['host'] == 'a'
+        assert cloud.hosts_of('big') == ['a']
+        assert cloud.find('a', 'big')['power_state'] == power_state
+        assert os.path.getsize(disk) == 64 * 1024 * 1024
+        assert os.listdir(dest_dir) == []
 
     def test_abort_refused_once_it_ended(self, make_cloud):
         cloud = make_cloud(_cluster())

@@ -525,8 +525,15 @@ class LibvirtDriver(base.HypervisorDriver):
     # Evacuation ----------------------------------------------------------------------
 
     def rebuild(self, instance):
+        """Started again if it ran; defined only (shut off) otherwise. A suspended VM
+        stays suspended when its managed save image is here too (managed_save_path on
+        shared storage): libvirt finds it by the domain's name once it is defined."""
         dom = self.conn.defineXML(instance['xml'])
-        dom.create()
+        if instance['power_state'] == 'running':
+            dom.create()
+        elif instance['power_state'] != 'suspended' and dom.hasManagedSaveImage(0):
+            # Not saved when the host died: an older image must not bring back old memory.
+            dom.managedSaveRemove(0)
         return self._instance(dom)
 
 

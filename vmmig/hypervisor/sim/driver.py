@@ -536,9 +536,12 @@ class SimDriver(base.HypervisorDriver):
     # Evacuation ------------------------------------------------------------
 
     def rebuild(self, instance):
+        """Running again if it ran; any other VM arrives shut off: a paused one's memory
+        was in the dead host's RAM, a suspended one's saved memory on its local storage."""
         with self._lock:
             inst = self._arrival(instance)
-            inst['power_state'] = 'running'
+            inst['power_state'] = 'running' if instance['power_state'] == 'running' \
+                else 'shutoff'
             self._instances[inst['name']] = inst
             self._save()
             return self._public(inst)
