@@ -625,6 +625,38 @@ def test_force_complete_by_post_copy(cloud, guests):
     cloud.wait_reported(VOLUME, dst, 'running')
 
 
+def test_conductor_killed_mid_job_the_guest_runs_on_the_destination(cloud):
+    """SIGKILL of the conductor while a live migration's job runs; started again, it
+    adopts the job. A low cap keeps a light guest from converging, so the timeout action
+    pauses it to finish: it arrives paused, and runs on the destination only if the
+    finish resumes it, as it ran when the job started (the source's copy is gone by
+    then, and the hosts' reports saw it paused)."""
+    name = 'lv-adopted'
+    guest = Guest(name, [cloud.disk(name)], **LIGHT)
+    cloud.boot(guest, 'host1')
+    try:
+        queued = cloud.rpc('migrate_server', instance=name, migration_type='live',
+                           host='host2', options={'bandwidth': 2,
+                                                  'completion_timeout': QUICK_TIMEOUT,
+                                                  'timeout_action': 'pause'})
+        cloud.running_migration(queued['id'], 2 * 2 ** 20)
+        cloud.services.kill('conductor-0')
+        assert cloud.record(queued['id'])['state'] == 'running'
+        time.sleep(1.0)
+        cloud.services.start_conductor('conductor-0')
+        rec = cloud.wait_ended(queued['id'])
+        after = guest.offset()
+        assert 'adopting it from conductor-0' in cloud.services.log('conductor-0')
+        cloud.expect(rec, 'completed', 'host2')
+        assert 'pausing the guest: did not complete within' in (rec['reason'] or ''), rec
+        # Running on host2 alone (libvirt state 1), healthy, and so recorded.
+        cloud.assert_only_on(name, 'host2')
+        guest.assert_memory_intact(after, cloud.dom(name, 'host2'))
+        cloud.wait_reported(name, 'host2', 'running')
+    finally:
+        cloud.remove(name)
+
+
 # Refusals ------------------------------------------------------------------------------------
 
 def _refused(cloud, name, host, live, *words):

@@ -105,6 +105,23 @@ def assert_each_vm_in_one_place(services, records):
         assert db.instance_get(record['instance'])['host'] == expected[0]
 
 
+def assert_vm(services, name, host, power_state, timeout=10):
+    """``name`` is defined on ``host`` alone and is ``power_state`` there: in what the
+    simulated host holds and in the instance's row (which the record's end wrote)."""
+    assert places(services, name) == [host], (name, places(services, name))
+    deadline = time.monotonic() + timeout
+    while True:
+        held = host_views(services)[host][name]['power_state']
+        row = db.instance_get(name)
+        seen = (row['host'], row['power_state'], held)
+        if seen == (host, power_state, power_state) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert seen == (host, power_state, power_state), (
+        '%s: (row host, row power state, on %s) = %s, expected %s %s'
+        % (name, host, seen, host, power_state))
+
+
 def wait_all(records, wanted=TERMINAL, timeout=120):
     deadline = time.monotonic() + timeout
     while True:
@@ -176,6 +193,9 @@ def test_conductor_killed_while_migrations_are_held_and_running(cloud):
 
     runner, stubborn = wait_all([runner, stubborn])
     assert runner['state'] == 'completed', runner['reason']
+    # Adopted mid-job: it runs on the destination, as it ran when the job started.
+    assert runner['vm_location'] == 'h2'
+    assert_vm(services, 'runner', 'h2', 'running')
     # The VM was shut down for a migration that could not go on: it runs again where
     # it was.
     assert stubborn['state'] == 'failed', stubborn['reason']
@@ -193,6 +213,37 @@ def test_conductor_killed_while_migrations_are_held_and_running(cloud):
     records = wait_all(held)
     assert [r['state'] for r in records] == ['completed', 'completed']
     assert_each_vm_in_one_place(services, records)
+    assert_vm(services, 'held-1', 'h2', 'running')
+    assert_vm(services, 'held-2', 'h1', 'running')
+
+
+def test_adopted_live_migrations_end_as_the_vms_started(cloud):
+    """The conductor is killed while two live migrations run, and adopts both when it
+    starts again. The VM that ran when its job started runs on its destination; the one
+    an operator had paused before stays paused there. Neither takes the power state of
+    its source copy, which the completed job shut off."""
+    cluster = {'hosts': {'h1': HOST, 'h2': HOST}, 'instances': {
+        # 16 GiB over 10 Gbit/s: about 14 s of pre-copy on the real-time clock.
+        'runner': _vm('h1', memory_mb=16384),
+        'sleeper': _vm('h1', memory_mb=16384, power_state='paused')}}
+    services, api = cloud(cluster, sim={'clock': 'scaled', 'time_scale': '1'})
+    records = [api.migrate_server(name, 'live', host='h2') for name in ('runner', 'sleeper')]
+    for record in records:
+        wait_state(record, 'running')
+    time.sleep(1.0)
+    assert places(services, 'runner') == ['h1', 'h2+incoming']
+
+    services.kill('conductor-0')
+    time.sleep(1.0)
+    services.start_conductor('conductor-0')
+
+    runner, sleeper = wait_all(records)
+    assert 'adopting it from conductor-0' in services.log('conductor-0')
+    for record in (runner, sleeper):
+        assert (record['state'], record['vm_location']) == ('completed', 'h2'), (
+            record['id'], record['state'], record['reason'])
+    assert_vm(services, 'runner', 'h2', 'running')
+    assert_vm(services, 'sleeper', 'h2', 'paused')
 
 
 def test_conductor_killed_again_and_again(cloud):
@@ -243,7 +294,12 @@ def test_source_agent_killed_mid_migration(cloud):
     runner = wait_all([runner])[0]
     assert runner['state'] == 'failed', runner['reason']
     assert runner['vm_location'] == 'h1'
-    assert host_views(services)['h1']['runner']['power_state'] == 'running'
+    # The conductor ran throughout: the reason names what happened, to whom.
+    assert 'the agent of h1 lost the job' in runner['reason'], runner['reason']
+    assert 'conductor' not in runner['reason'], runner['reason']
+    assert runner['reason'].endswith('rolled back, the VM stays on h1'), runner['reason']
+    assert 'adopting' not in services.log('conductor-0')
+    assert_vm(services, 'runner', 'h1', 'running')
     assert_each_vm_in_one_place(services, [runner])
     # The host works again: the same VM now goes across.
     again = api.migrate_server('bystander', 'live')

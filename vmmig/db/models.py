@@ -82,6 +82,10 @@ class Migration(Base):
     dest_vcpus = sa.Column(sa.Integer)
     dest_memory_mb = sa.Column(sa.Integer)
     dest_disk_gb = sa.Column(sa.Integer)
+    # The VM's power state when its live migration started: what it must be on the
+    # destination, whoever finishes the job (see migration.live). NULL: another type,
+    # or a record from before revision 0005.
+    start_power_state = sa.Column(sa.String(16))
     created_at = sa.Column(sa.Double, nullable=False)
     started_at = sa.Column(sa.Double)
     finished_at = sa.Column(sa.Double)

@@ -177,7 +177,12 @@ class HypervisorDriver(abc.ABC):
 
     @abc.abstractmethod
     def finish_live_incoming(self, instance, migration):
-        """On the destination after success: the VM runs here; announce it."""
+        """On the destination after success: the VM runs here; announce it.
+
+        ``instance``: the VM as it was when the migration started. Its power_state is
+        what the VM must be here: a guest paused on the way (the timeout action,
+        post-copy) resumes when it was running, one paused before stays paused.
+        """
 
     @abc.abstractmethod
     def rollback_live_incoming(self, instance, migration):

@@ -12,6 +12,9 @@ migration whose conductor died, by looking at where the VM really is.
 from vmmig.db import states
 from vmmig import exception
 
+#: what happened when a conductor adopts a migration (its own, after a restart)
+CONDUCTOR_STOPPED = 'the conductor stopped during the migration'
+
 
 class MigrationType(object):
     name = None
@@ -61,8 +64,13 @@ class MigrationType(object):
         cut the host work under way so that the type sees the request soon. By
         default nothing: the type checks the record between its steps."""
 
-    def recover(self, ctx):
-        """Default reconciliation: trust what the hosts show."""
+    def recover(self, ctx, cause=CONDUCTOR_STOPPED):
+        """Default reconciliation: trust what the hosts show.
+
+        ``cause``: what happened, the start of the record's reason: the conductor
+        stopped (an adopting conductor calls this), or the source agent stopped
+        answering or lost the job while the conductor ran on.
+        """
         m = ctx.migration
         src, dst = m['source_host'], m['dest_host']
         on_dst = ctx.find(dst) if dst else None
@@ -71,17 +79,17 @@ class MigrationType(object):
                 isinstance(on_src, dict) and self.arrived(on_src, on_dst))):
             if self.name != 'evacuate':
                 self.cleanup_source_after_recovery(ctx, on_dst)
-            return ctx.complete(on_dst, reason='completed by recovery after a conductor '
-                                               'restart')
+            return ctx.complete(on_dst, reason='%s; the VM was found on %s, completed by '
+                                               'recovery' % (cause, dst))
         if isinstance(on_src, dict):
             self.rollback_destination_after_recovery(ctx, on_src)
             if ctx.refresh()['state'] not in states.TERMINAL:
-                ctx.end_unmoved(states.FAILED, 'the conductor stopped during the migration; '
-                                'rolled back, the VM stays on %s' % src)
+                ctx.end_unmoved(states.FAILED, '%s; rolled back, the VM stays on %s'
+                                % (cause, src))
             return None
         return ctx.end_uncertain(
-            'the conductor stopped during the migration and the VM could not be found '
-            '(source: %s, destination: %s)' % (on_src, on_dst),
+            '%s, and the VM could not be found (source: %s, destination: %s)'
+            % (cause, on_src, on_dst),
             vm_location='unknown: not seen on %s or %s' % (src, dst))
 
     def arrived(self, on_src, on_dst):

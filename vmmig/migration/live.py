@@ -97,7 +97,10 @@ class LiveMigration(base.MigrationType):
         # The record moves to running while the destination gets ready: the job needs
         # both, and neither needs the other.
         with futures.ThreadPoolExecutor(1) as pool:
-            running = pool.submit(ctx.start_running)
+            # What the VM must be on the destination, whoever finishes the job: the
+            # source's copy is shut off once it completed.
+            running = pool.submit(ctx.start_running,
+                                  start_power_state=instance['power_state'])
             try:
                 dest_info = agents.prepare_live_incoming(dst, instance, m)
             finally:
@@ -158,7 +161,7 @@ class LiveMigration(base.MigrationType):
                                    **figures)
         if status == 'unknown':
             ctx.forget_rollback()
-            return base.MigrationType.recover(self, ctx)
+            return base.MigrationType.recover(self, ctx, cause=_job_lost(src, outcome))
         return ctx.end_unmoved(states.FAILED, 'live migration failed: %s'
                                % (outcome.get('error') or status), **figures)
 
@@ -212,22 +215,34 @@ class LiveMigration(base.MigrationType):
             ctx.agents.disconnect_volumes(m['source_host'], instance)
         ctx.agents.cleanup_live_outgoing(m['source_host'], instance, m)
 
-    def recover(self, ctx):
+    def recover(self, ctx, cause=base.CONDUCTOR_STOPPED):
         m = ctx.migration
-        status = {'status': 'unknown'}
-        if m['state'] in (states.RUNNING, states.POSTCOPY):
-            try:
-                status = ctx.agents.job_status(m['source_host'], m['id'], timeout=10)
-            except Exception:  # noqa: an unreachable agent leaves only observation
-                LOG.warning('Migration %s: no job status from %s', m['id'], m['source_host'])
-            if status['status'] == hv.JOB_RUNNING:
-                status = ctx.follow_job(m['source_host'])
+        src = m['source_host']
+        if m['state'] not in (states.RUNNING, states.POSTCOPY):
+            return super().recover(ctx, cause)  # no job was started
+        try:
+            status = ctx.agents.job_status(src, m['id'], timeout=10)
+        except Exception:  # noqa: an unreachable agent leaves only observation
+            LOG.warning('Migration %s: no job status from %s', m['id'], src)
+            status = {'status': 'unknown', 'error': 'the agent of %s did not answer' % src}
+        if status['status'] == hv.JOB_RUNNING:
+            status = ctx.follow_job(src)
         if status['status'] == 'unknown':
-            return super().recover(ctx)
-        on_src = ctx.find(m['source_host'])
+            return super().recover(ctx, '%s, and %s' % (cause, _job_lost(src, status)))
+        on_src = ctx.find(src)
         instance = on_src if isinstance(on_src, dict) else db.instance_get(m['instance'])['spec']
+        instance = self._as_started(m, instance)
         self._recovery_undo(ctx, instance)
         return self.finish(ctx, instance, status)
+
+    @staticmethod
+    def _as_started(migration, instance):
+        """The VM with the power state it had when the job started, which is what it must
+        be on the destination: the source's copy is shut off once the job completed, and
+        the hosts' reports follow it. A record from before revision 0005 has none."""
+        if migration.get('start_power_state'):
+            return dict(instance, power_state=migration['start_power_state'])
+        return instance
 
     def _recovery_undo(self, ctx, instance):
         m = ctx.migration
@@ -250,3 +265,9 @@ class LiveMigration(base.MigrationType):
 
     def rollback_destination_after_recovery(self, ctx, instance):
         self._recovery_undo(ctx, instance)
+
+
+def _job_lost(host, outcome):
+    """What became of a job whose status is unknown: its agent's part of the story."""
+    return outcome.get('error') or ('the agent of %s lost the job (an agent forgets its '
+                                    'jobs when it restarts)' % host)

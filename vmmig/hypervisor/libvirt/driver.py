@@ -374,6 +374,8 @@ class LibvirtDriver(base.HypervisorDriver):
     def finish_live_incoming(self, instance, migration_record):
         dom = self._domain(instance['name'])
         state, _reason = dom.state()
+        # ``instance`` is the VM as the migration started (not the source's copy, shut
+        # off by now): it runs here if it ran there.
         if state == self.libvirt.VIR_DOMAIN_PAUSED and instance['power_state'] == 'running':
             dom.resume()  # paused by the timeout action or force-complete
         # QEMU announces an arrived guest by itself; ours repeats it for switches that

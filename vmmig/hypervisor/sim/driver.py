@@ -391,10 +391,11 @@ class SimDriver(base.HypervisorDriver):
         with self._lock:
             inst = self._instances[instance['name']]
             inst.pop('incoming', None)
-            # A guest paused by the timeout action or by post-copy resumes here; one the
-            # operator had paused before the migration stays paused.
-            inst['power_state'] = 'running' if instance['power_state'] == 'running' \
-                and not migration.get('keep_paused') else 'paused'
+            # ``instance`` is the VM as the migration started: a guest paused by the
+            # timeout action or by post-copy resumes here; one the operator had paused
+            # before the migration stays paused.
+            inst['power_state'] = ('running' if instance['power_state'] == 'running'
+                                   else 'paused')
             self._save()
             return self._public(inst)
 
