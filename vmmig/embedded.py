@@ -81,7 +81,10 @@ class EmbeddedServices(object):
         if dispatcher.running() or db.migration_list(state=states.QUEUED, limit=1):
             return True
         active = db.migration_list(state=states.ACTIVE)
-        return bool(active) and any(m['owner'] not in dispatcher.alive() for m in active)
+        if not active:
+            return False
+        alive = dispatcher.alive()
+        return any(m['owner'] not in alive for m in active)
 
     def wait_idle(self, timeout=None):
         """Until unsettled() is False (held ones stay held); False when ``timeout``
