@@ -37,6 +37,18 @@ def conductor_name():
     return 'embedded-%s-%d-%s' % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
 
 
+def _forget_killed_commands():
+    """The rows of embedded conductors that were killed, once nothing is theirs any more:
+    silent past heartbeat_timeout, and owning no unfinished migration (whoever adopts
+    those reads a missing row as a stopped conductor too)."""
+    owners = {m['owner'] for m in db.migration_list(state=states.ACTIVE)}
+    silent_since = time.time() - CONF.conductor.heartbeat_timeout
+    for row in db.service_list('conductor'):
+        if (row['name'].startswith('embedded-') and row['last_seen'] < silent_since
+                and row['name'] not in owners):
+            db.service_delete(row['name'])
+
+
 class EmbeddedServices(object):
 
     def __init__(self, agent_groups=None):
@@ -141,6 +153,7 @@ class EmbeddedServices(object):
         if self.conductor is not None:
             # A name is used once: its row would only pile up. Gone, it is not alive.
             db.service_delete(self.name)
+            _forget_killed_commands()
         self.agents = []
         self.conductor = None
         rpc.cleanup()
