@@ -4,22 +4,49 @@ With no transport_url configured, every CLI command runs the services here
 over oslo.messaging's in-process transport, with SQLite and the simulator:
 no broker, no daemon. Migrations survive in the database between commands;
 a held one stays held until a later command resumes it.
+
+Two commands may run at once: each process's conductor has a name of its own,
+so neither takes the other's running migrations for orphans. Those of a
+process that was killed are adopted by a command started once its heartbeat
+is older than [conductor] heartbeat_timeout.
 """
 
+import logging
+import os
+import socket
 import threading
 import time
+import uuid
 
 from vmmig import conf
 from vmmig.db import api as db
 from vmmig.db import schema
 from vmmig.db import states
+from vmmig import exception
 from vmmig.hypervisor.sim import cluster
 from vmmig import rpc
 from vmmig import service
 
+LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
-BUSY = (states.QUEUED,) + tuple(states.ACTIVE)
+
+def conductor_name():
+    """This process's conductor: host and pid for the person reading ``owner``, and a
+    random part, since a pid is used again once its process is gone."""
+    return 'embedded-%s-%d-%s' % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
+
+
+def _forget_killed_commands():
+    """The rows of embedded conductors that were killed, once nothing is theirs any more:
+    silent past heartbeat_timeout, and owning no unfinished migration (whoever adopts
+    those reads a missing row as a stopped conductor too)."""
+    owners = {m['owner'] for m in db.migration_list(state=states.ACTIVE)}
+    silent_since = time.time() - CONF.conductor.heartbeat_timeout
+    for row in db.service_list('conductor'):
+        if (row['name'].startswith('embedded-') and row['last_seen'] < silent_since
+                and row['name'] not in owners):
+            db.service_delete(row['name'])
 
 
 class EmbeddedServices(object):
@@ -39,7 +66,7 @@ class EmbeddedServices(object):
     def start(self):
         schema.sync()
         rpc.init()
-        self.conductor = service.ConductorService(name='embedded-conductor')
+        self.conductor = service.ConductorService(name=conductor_name())
         self.conductor.start()
         grouped = {h for hosts in self.agent_groups.values() for h in hosts}
         for name, hosts in sorted(self.agent_groups.items()):
@@ -53,17 +80,68 @@ class EmbeddedServices(object):
                 self.agents.append(agent)
         return self
 
+    @property
+    def name(self):
+        return self.conductor.manager.name
+
+    def unsettled(self):
+        """Whether this process still has work before it may stop: the migrations its
+        conductor runs, queued ones (any process may take them) and those of a
+        conductor that stopped heartbeating (this one adopts them). Another live
+        process's running migrations are that process's to finish."""
+        dispatcher = self.conductor.manager.dispatcher
+        if dispatcher.running() or db.migration_list(state=states.QUEUED, limit=1):
+            return True
+        active = db.migration_list(state=states.ACTIVE)
+        if not active:
+            return False
+        alive = dispatcher.alive()
+        return any(m['owner'] not in alive for m in active)
+
     def wait_idle(self, timeout=None):
-        """Until no migration is queued or under way (held ones stay held)."""
+        """Until unsettled() is False (held ones stay held); False when ``timeout``
+        seconds went by first."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while db.migration_list(state=BUSY, limit=1):
-            if deadline is not None and time.monotonic() > deadline:
+        while self.unsettled():
+            if deadline is not None and time.monotonic() >= deadline:
                 return False
             self.conductor.manager.dispatcher.wake()
             time.sleep(0.05)
         return True
 
+    def abort_running(self, requested_by):
+        """Stop this process's migrations cleanly: claim nothing more, abort each one
+        running (it rolls back to its source, or completes when past the point of no
+        return, as `migration abort` does) and wait for it to end, so that no record
+        says running for a migration nobody runs. Returns their final records."""
+        manager = self.conductor.manager
+        dispatcher = manager.dispatcher
+        dispatcher.halt()
+        ids = dispatcher.running()
+        for migration_id in ids:
+            try:
+                manager.migration_abort(None, migration_id, requested_by=requested_by)
+            except exception.VmmigException as e:  # it ended meanwhile
+                LOG.info('Migration %s: not aborted: %s', migration_id, e)
+        beat = 0.0
+        while dispatcher.running():
+            # The loop that kept the heartbeat has stopped: without one, another
+            # command would adopt these migrations while they roll back here.
+            if time.monotonic() - beat >= CONF.conductor.dispatch_interval:
+                db.service_heartbeat(self.name, 'conductor')
+                beat = time.monotonic()
+            time.sleep(0.05)
+        return [db.migration_get(i) for i in ids]
+
+    @staticmethod
+    def queued():
+        return db.migration_list(state=states.QUEUED)
+
     def stop(self):
+        if self.conductor is not None:
+            # What this conductor still runs (a recovery adopted at the last moment) ends
+            # while the agents it calls are there.
+            self.conductor.manager.dispatcher.stop()
         # Each RPC server takes up to a second to let its idle workers go: stop them
         # side by side, not one after the other.
         services = list(reversed(self.agents)) + ([self.conductor] if self.conductor else [])
@@ -72,6 +150,10 @@ class EmbeddedServices(object):
             thread.start()
         for thread in threads:
             thread.join()
+        if self.conductor is not None:
+            # A name is used once: its row would only pile up. Gone, it is not alive.
+            db.service_delete(self.name)
+            _forget_killed_commands()
         self.agents = []
         self.conductor = None
         rpc.cleanup()

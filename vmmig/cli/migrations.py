@@ -2,6 +2,7 @@
 
 from vmmig.cli import base
 from vmmig.cli import servers
+from vmmig.conductor import holds
 from vmmig.db import states
 
 
@@ -74,7 +75,8 @@ class MigrationHold(_OneMigration):
 
     def take_action(self, parsed_args):
         return self.show(self.conductor.migration_hold(
-            parsed_args.migration, parsed_args.reason, requested_by=base.requester()),
+            parsed_args.migration, holds.hold_reason(parsed_args.reason),
+            requested_by=base.requester()),
             parsed_args)
 
 

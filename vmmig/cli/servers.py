@@ -2,6 +2,7 @@
 
 from vmmig.cli import base
 from vmmig.cli import progress
+from vmmig.conductor import holds
 
 
 def add_wait_argument(parser):
@@ -67,11 +68,13 @@ class ServerMigrate(base.ShowOne):
         return options
 
     def take_action(self, parsed_args):
+        # Checked before anything starts: an empty --hold is a mistake, not "no hold".
+        hold = None if parsed_args.hold is None else holds.hold_reason(parsed_args.hold)
         record = self.conductor.migrate_server(
             parsed_args.instance,
             migration_type='live' if parsed_args.live_migration else 'cold',
             host=parsed_args.host, options=self.options(parsed_args),
-            hold_reason=parsed_args.hold, requested_by=base.requester())
+            hold_reason=hold, requested_by=base.requester())
         if parsed_args.wait:
             record = wait_for(self, parsed_args, [record])[0]
         return base.migration_show(record)

@@ -5,6 +5,7 @@ own process (vmmig.embedded) and lets them finish the queued work before it
 exits.
 """
 
+import argparse
 import importlib
 import logging
 import sys
@@ -14,6 +15,7 @@ from cliff import app
 from cliff import commandmanager
 from oslo_log import log as oslo_logging
 
+from vmmig.cli import base
 from vmmig.cli import demo
 from vmmig.cli import hosts
 from vmmig.cli import migrations
@@ -68,6 +70,8 @@ class VmmigApp(app.App):
         self.services = None
         self._api = None
         self._cleanups = []
+        # Set when the embedded services had to abort migrations to stop in time.
+        self.aborted = []
 
     def build_option_parser(self, description, version, argparse_kwargs=None):
         parser = super().build_option_parser(description, version, argparse_kwargs)
@@ -76,10 +80,13 @@ class VmmigApp(app.App):
                                  "oslo.config's search for vmmig.conf.")
         parser.add_argument('--config-dir', action='append', default=[], metavar='DIR',
                             help='Directory of *.conf files read after --config-file.')
-        parser.add_argument('--embedded-timeout', type=float, default=600.0,
+        parser.add_argument('--embedded-timeout', type=_seconds, default=600.0,
                             metavar='SECONDS',
                             help='Embedded mode: how long to let queued and running '
-                                 'migrations finish before exiting (default: 600).')
+                                 'migrations finish before exiting (default: 600). Those '
+                                 'still running then are aborted and rolled back (as '
+                                 '`migration abort` does) before the command exits; queued '
+                                 'ones stay queued for the next command.')
         return parser
 
     def configure_logging(self):
@@ -131,12 +138,7 @@ class VmmigApp(app.App):
         try:
             if services is not None:
                 try:
-                    idle = services.wait_idle(timeout=self.options.embedded_timeout)
-                    if idle is False:
-                        self.stderr.write(
-                            'Migrations were still running after %s s; they stop now and '
-                            'resume the next time vmmig runs embedded.\n'
-                            % self.options.embedded_timeout)
+                    self._wait_embedded(services)
                 finally:
                     services.stop()
             rpc.cleanup()
@@ -145,11 +147,50 @@ class VmmigApp(app.App):
                 func, args = self._cleanups.pop()
                 func(*args)
 
+    def _wait_embedded(self, services):
+        """Let the embedded services finish, for --embedded-timeout seconds at most.
+
+        The process cannot leave a migration half-done behind it (a VM shut down for a
+        cold migration would stay shut off until another command recovered it): what
+        still runs then is aborted and rolled back here, and the records say where each
+        VM is.
+        """
+        timeout = self.options.embedded_timeout
+        if services.wait_idle(timeout=timeout):
+            return
+        self.stderr.write('Migrations were still running after %s s (--embedded-timeout); '
+                          'aborting them.\n' % timeout)
+        self.stderr.flush()
+        self.aborted = services.abort_running(
+            requested_by='vmmig, whose --embedded-timeout of %s s ran out' % timeout)
+        for record in self.aborted:
+            self.stderr.write('Migration %s of %s: %s; the VM is on %s.\n' % (
+                record['id'], record['instance'], record['state'],
+                record['vm_location'] or record['source_host']))
+        queued = services.queued()
+        if queued:
+            self.stderr.write('Migration(s) %s stay queued for the next vmmig command.\n'
+                              % ', '.join(str(m['id']) for m in queued))
+
     def run(self, argv):
         try:
-            return super().run(argv)
+            code = super().run(argv)
         finally:
             self.shutdown()
+        # The command's work was cut short: say so in the exit code too.
+        return code or (base.EXIT_ERROR if self.aborted else 0)
+
+
+def _seconds(value):
+    """--embedded-timeout: a number of seconds, zero or more."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError('%r is not a number of seconds' % value)
+    if not seconds >= 0 or seconds == float('inf'):
+        raise argparse.ArgumentTypeError(
+            '%s: give a number of seconds, zero or more' % value)
+    return seconds
 
 
 def _version():

@@ -54,11 +54,15 @@ class Dispatcher(object):
                                         daemon=True)
         self._thread.start()
 
-    def stop(self, wait=True):
+    def halt(self):
+        """Claim and adopt nothing more; what runs goes on (stop() waits for it)."""
         self._stop.set()
         self._wake.set()
         if self._thread:
             self._thread.join()
+
+    def stop(self, wait=True):
+        self.halt()
         self._pool.shutdown(wait=wait)
         self._sender.shutdown(wait=wait)
 
@@ -126,10 +130,24 @@ class Dispatcher(object):
         """Run a migration claimed when it was recorded, with the plan just checked."""
         self._submit(self._execute, migration, plan)
 
-    def adopt(self):
+    def running(self):
+        """Ids of the migrations this conductor's workers run (or recover) now."""
+        with self._lock:
+            return sorted(self._running)
+
+    def alive(self):
+        """Names of the conductors heard from within heartbeat_timeout, this one too.
+
+        Only the heartbeat tells: each conductor process has a name of its own (an
+        embedded CLI process too), and one silent for heartbeat_timeout stopped.
+        """
         alive = {s['name'] for s in db.service_list('conductor')
                  if s['last_seen'] > time.time() - CONF.conductor.heartbeat_timeout}
         alive.add(self.name)
+        return alive
+
+    def adopt(self):
+        alive = self.alive()
         for migration in db.migration_list(state=states.ACTIVE):
             owner = migration['owner']
             with self._lock:

@@ -9,6 +9,7 @@ import oslo_messaging as messaging
 from vmmig.agent import rpcapi as agent_rpcapi
 from vmmig.conductor import agent_addresses
 from vmmig.conductor import dispatcher
+from vmmig.conductor import holds
 from vmmig.conductor import prechecks
 from vmmig import conf
 from vmmig.db import api as db
@@ -61,6 +62,8 @@ class ConductorManager(object):
     @messaging.expected_exceptions(exception.VmmigException)
     def migrate_server(self, context, instance, migration_type, host=None, options=None,
                        hold_reason=None, requested_by=None):
+        if hold_reason is not None:
+            hold_reason = holds.hold_reason(hold_reason)
         return self._plan_and_record(instance, migration_type, host, options, hold_reason,
                                      requested_by)
 
@@ -143,8 +146,7 @@ class ConductorManager(object):
 
     @messaging.expected_exceptions(exception.VmmigException)
     def migration_hold(self, context, migration, reason, requested_by=None):
-        if not reason:
-            raise exception.Invalid(reason='a held migration needs a reason')
+        reason = holds.hold_reason(reason)
         record = self._verb('hold', migration)
         return db.migration_transition(record['id'], states.QUEUED, states.HELD,
                                        hold_reason=reason, held_by=requested_by)

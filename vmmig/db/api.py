@@ -575,6 +575,14 @@ def service_heartbeat(name, kind, now=None):
             row.last_seen = now
 
 
+@retry_on_deadlock
+def service_delete(name):
+    """Forget a service that stopped: nothing of its can be adopted from it any more,
+    and a name used once (an embedded CLI process) leaves no row behind."""
+    with _session() as session:
+        session.execute(sa.delete(models.Service).filter_by(name=name))
+
+
 def service_list(kind=None):
     with _session() as session:
         query = sa.select(models.Service)

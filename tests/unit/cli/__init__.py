@@ -129,6 +129,11 @@ class FakeConductor(object):
 
 class FakeServices(object):
     instances = []
+    # What wait_idle answers; False: the time ran out with these migrations still running
+    # (abort_running answers them) and these still queued.
+    idle = True
+    unfinished = ()
+    queued_records = ()
 
     def __init__(self):
         self.events = []
@@ -139,7 +144,14 @@ class FakeServices(object):
 
     def wait_idle(self, timeout=None):
         self.events.append(('wait_idle', timeout))
-        return True
+        return self.idle
+
+    def abort_running(self, requested_by):
+        self.events.append(('abort_running', requested_by))
+        return [dict(r) for r in self.unfinished]
+
+    def queued(self):
+        return [dict(r) for r in self.queued_records]
 
     def stop(self):
         self.events.append('stop')

@@ -217,6 +217,16 @@ class TestMigrationCommands:
         with pytest.raises(SystemExit):
             run(['migration', 'hold', '1'], api, tmp_path)
 
+    @pytest.mark.parametrize('reason', ['', '   ', '\t\n'])
+    def test_hold_refuses_a_blank_reason(self, api, tmp_path, reason):
+        api.migrate_server('web-1', 'live')
+        api.calls = []
+        result = run(['migration', 'hold', '1', '--reason', reason], api, tmp_path)
+        assert result.code == 1
+        assert 'needs a reason that is not blank' in result.stderr
+        assert api.called('migration_hold') == []
+        assert api.migrations[1]['state'] == states.QUEUED
+
 
 class TestHostCommands:
     def test_list(self, tmp_path):
@@ -313,9 +323,63 @@ class TestErrors:
         assert result.stderr.startswith('Cannot abort migration 1 while it is completed')
 
 
+class TestHoldReason:
+    @pytest.mark.parametrize('reason', ['', '   '])
+    def test_blank_hold_is_refused_before_anything_starts(self, api, tmp_path, reason):
+        result = run(['server', 'migrate', '--shutdown', '--hold', reason, 'web-1'], api,
+                     tmp_path)
+        assert result.code == 1
+        assert result.stderr.startswith('Invalid request: a held migration needs a reason '
+                                        'that is not blank')
+        assert api.called('migrate_server') == []
+        assert api.migrations == {}
+
+    def test_reason_sent_without_its_blanks(self, api, tmp_path):
+        result = run(['server', 'migrate', '--hold', '  change window ', 'web-1'], api,
+                     tmp_path)
+        assert result.code == 0, result.stderr
+        assert call(api, 'migrate_server')[1]['hold_reason'] == 'change window'
+
+
 class TestEmbedded:
     def setup_method(self):
         FakeServices.instances = []
+        FakeServices.idle = True
+        FakeServices.unfinished = FakeServices.queued_records = ()
+
+    def teardown_method(self):
+        FakeServices.idle = True
+        FakeServices.unfinished = FakeServices.queued_records = ()
+
+    @pytest.mark.parametrize('value', ['-1', '-0.5', 'nan', 'inf', 'soon'])
+    def test_timeout_must_be_zero_or_more_seconds(self, api, tmp_path, value, capsys):
+        with pytest.raises(SystemExit) as exit:
+            run(['--embedded-timeout', value, 'migration', 'list'], api, tmp_path)
+        assert exit.value.code == 2
+        assert '--embedded-timeout' in capsys.readouterr().err
+        assert FakeServices.instances == []
+
+    def test_timeout_zero_is_allowed(self, api, tmp_path):
+        result = run(['--embedded-timeout', '0', 'migration', 'list'], api, tmp_path)
+        assert result.code == 0, result.stderr
+        assert FakeServices.instances[0].events == ['start', ('wait_idle', 0.0), 'stop']
+
+    def test_what_still_runs_is_aborted_before_exit(self, api, tmp_path):
+        FakeServices.idle = False
+        FakeServices.unfinished = [dict(id=1, instance='web-1', state=states.CANCELLED,
+                                        source_host='sim-a', vm_location='sim-a')]
+        FakeServices.queued_records = [dict(id=2, instance='db-1', state=states.QUEUED)]
+        result = run(['--embedded-timeout', '3', 'server', 'migrate', '--shutdown',
+                      'web-1'], api, tmp_path)
+        events = FakeServices.instances[0].events
+        assert events[:2] == ['start', ('wait_idle', 3.0)]
+        assert events[2][0] == 'abort_running' and '3.0 s' in events[2][1]
+        assert events[3:] == ['stop']
+        assert 'still running after 3.0 s' in result.stderr
+        assert 'Migration 1 of web-1: cancelled; the VM is on sim-a.' in result.stderr
+        assert 'Migration(s) 2 stay queued' in result.stderr
+        # Cut short: the exit code says so.
+        assert result.code == 1
 
     def test_services_start_once_and_drain_before_exit(self, api, tmp_path):
         result = run(['--embedded-timeout', '12', 'server', 'migrate', '--wait',

@@ -11,6 +11,7 @@ model of :mod:`vmmig.hypervisor.sim.precopy`.
 
 import collections
 import copy
+import fcntl
 import hashlib
 import json
 import os
@@ -84,7 +85,9 @@ class SimDriver(base.HypervisorDriver):
 
     def __init__(self, conf, host):
         super().__init__(conf, host)
-        self._lock = threading.RLock()
+        # Every look at or change of _instances and _volumes is made under this lock: it
+        # reads the state file again first (see HostStateLock).
+        self._lock = HostStateLock(self)
         # One power operation at a time per VM: a start asked while a shutdown is under
         # way (a conductor rolling back what a dead one began) comes after it.
         self._power_locks = {}
@@ -115,36 +118,53 @@ class SimDriver(base.HypervisorDriver):
         os.makedirs(self._local_dir(), exist_ok=True)
         if self._spec.get('shared_storage'):
             os.makedirs(self._shared_dir(), exist_ok=True)
-        if os.path.exists(self._state_file):
+        # Another process (a second embedded CLI command) may start this host at the same
+        # moment: one of them writes the first state, the other reads it.
+        with self._lock:
+            if self._instances is not None:
+                if os.path.exists(self.fenced_path()):
+                    # A fenced host was powered off: nothing it had is running any more.
+                    for inst in self._instances.values():
+                        if inst['power_state'] in ('running', 'paused'):
+                            inst['power_state'] = 'shutoff'
+                    self._save()
+                    os.unlink(self.fenced_path())
+            else:
+                self._instances = {n: i for n, i in spec['instances'].items()
+                                   if i['host'] == self.host}
+                for inst in self._instances.values():
+                    self._materialise(inst)
+                self._volumes = self._volumes_of(self._instances.values())
+                self._save()
+
+    def _load(self):
+        """Read the state file into memory: the last word of whichever process wrote it.
+        Called with the lock file held (HostStateLock)."""
+        try:
             with open(self._state_file) as f:
                 saved = json.load(f)
-            self._instances = saved['instances']
-            self._volumes = saved.get('volumes')
-            if self._volumes is None:
-                self._volumes = self._volumes_of(self._instances.values())
-            if os.path.exists(self.fenced_path()):
-                # A fenced host was powered off: nothing it had is running any more.
-                for inst in self._instances.values():
-                    if inst['power_state'] in ('running', 'paused'):
-                        inst['power_state'] = 'shutoff'
-                self._save()
-                os.unlink(self.fenced_path())
-        else:
-            self._instances = {n: i for n, i in spec['instances'].items()
-                               if i['host'] == self.host}
-            for inst in self._instances.values():
-                self._materialise(inst)
+        except FileNotFoundError:
+            return
+        self._instances = saved['instances']
+        self._volumes = saved.get('volumes')
+        if self._volumes is None:
             self._volumes = self._volumes_of(self._instances.values())
-            self._save()
 
     def _save(self):
+        """Write the state file whole or not at all: a temporary file, flushed to the
+        disk, then renamed over it. Called with the lock file held."""
         tmp = self._state_file + '.tmp'
         with open(tmp, 'w') as f:
             # On one line: json's C encoder does not indent, and 100 simulated agents in
             # a few processes write these after every step.
             f.write(json.dumps({'host': self.host, 'instances': self._instances,
                                 'volumes': self._volumes}))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self._state_file)
+
+    def cleanup_host(self):
+        self._lock.close()
 
     @staticmethod
     def _volumes_of(instances):
@@ -551,6 +571,60 @@ class SimDriver(base.HypervisorDriver):
 
     def fenced_path(self):
         return os.path.join(self._root, 'hosts', self.host + '.fenced')
+
+
+class HostStateLock(object):
+    """One host's state, held by one thread of one process at a time.
+
+    Every embedded CLI command runs a driver for every simulated host, so two
+    commands at once hold two copies of the same host in memory. A thread lock
+    orders this process's threads; an flock on ``<host>.lock`` beside the state
+    file orders the processes. The outermost entry reads the file again, so a
+    change builds on the other process's last write instead of overwriting it.
+    Re-entrant, like the RLock it replaces (a step may call another).
+    """
+
+    def __init__(self, driver):
+        self._driver = driver
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd = None
+
+    def _lock_file(self):
+        if self._fd is None:
+            path = os.path.splitext(self._driver._state_file)[0] + '.lock'
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return self._fd
+
+    def __enter__(self):
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0:
+                fd = self._lock_file()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    self._driver._load()
+                except BaseException:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    raise
+            self._depth += 1
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def close(self):
+        with self._thread_lock:
+            if self._fd is not None and self._depth == 0:
+                os.close(self._fd)
+                self._fd = None
 
 
 def _write_pattern(path, seed):
