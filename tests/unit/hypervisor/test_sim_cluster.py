@@ -96,7 +96,8 @@ def test_a_bad_cluster_file_writes_nothing(tmp_path):
     path = tmp_path / 'cluster.json'
     path.write_text(_text({'web-1': _vm(vcpus='lots')}))
     result = cli_tests.run(['host', 'list'], cli_tests.FakeConductor(), tmp_path,
-                           config='[sim]\ncluster_file = %s\n' % path,
+                           config='[DEFAULT]\nembedded = true\n'
+                                  '[sim]\ncluster_file = %s\n' % path,
                            services=cli._embedded_services)
     assert result.code == 1
     assert 'instances.web-1.vcpus' in result.stderr
