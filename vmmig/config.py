@@ -1,6 +1,7 @@
 """Parsing the command line and configuration files of every vmmig program."""
 
 import os
+import sys
 
 from oslo_config import cfg
 from oslo_db import options as db_options
@@ -10,8 +11,11 @@ from oslo_messaging.notify import notifier as messaging_notifier
 from oslo_messaging import transport as messaging_transport
 
 from vmmig import conf
+from vmmig.conf import check
+from vmmig import exception
 
 CONF = conf.CONF
+LOG = logging.getLogger(__name__)
 
 _LOGGING_REGISTERED = False
 
@@ -41,14 +45,51 @@ def set_defaults():
         'stevedore=WARN', 'alembic=WARN', 'oslo_messaging=WARN', 'amqp=WARN', 'kombu=WARN'])
 
 
+def _parse(argv, default_config_files):
+    try:
+        CONF(argv, project='vmmig', default_config_files=default_config_files)
+    except cfg.ConfigFileParseError as e:
+        raise exception.InvalidConfigFile(path=e.config_file, reason=e.msg)
+    except cfg.ConfigFilesNotFoundError as e:
+        raise exception.InvalidConfigFile(path=', '.join(e.config_files),
+                                          reason='not found or not readable')
+    except cfg.ConfigDirNotFoundError as e:
+        raise exception.InvalidConfigFile(path=e.config_dir, reason='no such directory')
+    except UnicodeDecodeError:
+        # oslo.config does not say which file; the first that does not decode is it.
+        for path in check.files_named(argv, CONF.default_config_files):
+            check.read_file(path)
+        raise
+
+
 def parse_args(argv, default_config_files=None, setup_logging=True):
+    """Parse the command line and the files, and check every value once.
+
+    Raises Invalid (InvalidOption, InvalidConfigFile) naming what is wrong,
+    before anything is written: the state directory is made only after.
+    """
     set_defaults()
-    CONF(argv, project='vmmig', default_config_files=default_config_files)
+    _parse(argv, default_config_files)
     # The state path may come from the file just read: recompute the default database.
     db_options.set_defaults(CONF, connection=_default_connection())
-    os.makedirs(os.path.expanduser(CONF.state_path), exist_ok=True)
+    warnings = check.check(CONF)
+    try:
+        os.makedirs(os.path.expanduser(CONF.state_path), exist_ok=True)
+    except OSError as e:
+        raise exception.InvalidOption(option='[DEFAULT] state_path', value=CONF.state_path,
+                                      reason=e.strerror)
     if setup_logging:
         logging.setup(CONF, 'vmmig')
+    for warning in warnings:
+        LOG.warning('%s', warning)
+
+
+def parse_args_or_exit(prog, argv, **kwargs):
+    """parse_args for a service: a bad configuration ends it with one line naming it."""
+    try:
+        parse_args(argv, **kwargs)
+    except exception.Invalid as e:
+        sys.exit('%s: %s' % (prog, e))
 
 
 def is_embedded():

@@ -64,6 +64,8 @@ class EmbeddedServices(object):
         return [CONF.host]
 
     def start(self):
+        # The cluster file is read before the database is made: a bad one writes nothing.
+        all_hosts = self.hosts()
         schema.sync()
         rpc.init()
         self.conductor = service.ConductorService(name=conductor_name())
@@ -73,7 +75,7 @@ class EmbeddedServices(object):
             group = service.AgentGroupService(name, hosts)
             group.start()
             self.agents.append(group)
-        for host in self.hosts():
+        for host in all_hosts:
             if host not in grouped:
                 agent = service.AgentService(host)
                 agent.start()

@@ -41,6 +41,10 @@ class InvalidOption(Invalid):
     msg_fmt = "Invalid value %(value)r for %(option)s: %(reason)s"
 
 
+class InvalidConfigFile(Invalid):
+    msg_fmt = "Configuration file %(path)s cannot be used: %(reason)s"
+
+
 class DriverNotFound(Invalid):
     msg_fmt = ("%(option)s names %(name)r, which is not %(what)s. "
                "Choices: %(choices)s")
@@ -98,10 +102,6 @@ class PrecheckFailed(Invalid):
                          reasons_text='; '.join(self.reasons), **kwargs)
 
 
-class NoValidHost(PrecheckFailed):
-    msg_fmt = "No host can take %(instance)s: %(reasons_text)s"
-
-
 class NoRoom(PrecheckFailed):
     """The destination checked had room, but migrations recorded since took it."""
 
@@ -114,22 +114,8 @@ class MigrationCancelled(MigrationFailed):
     msg_fmt = "Migration %(migration)s was cancelled: %(reason)s"
 
 
-class MigrationUncertain(MigrationFailed):
-    """The VM's place is not certain any more (a broken post-copy)."""
-
-    msg_fmt = "Migration %(migration)s left %(instance)s uncertain: %(reason)s"
-
-
-class RollbackFailed(MigrationFailed):
-    msg_fmt = "Rollback of migration %(migration)s failed: %(reason)s"
-
-
 class HypervisorError(VmmigException):
     msg_fmt = "Hypervisor on %(host)s: %(reason)s"
-
-
-class AgentUnreachable(VmmigException):
-    msg_fmt = "The agent of host %(host)s did not answer: %(reason)s"
 
 
 class HostNotServed(VmmigException):

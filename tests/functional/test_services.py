@@ -10,6 +10,8 @@ server for both, as the benchmark's agents are); h3 by a vmmig-agent of its own.
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -203,3 +205,20 @@ def test_killed_agent_is_marked_down_in_time(cloud):
     assert HEARTBEAT_TIMEOUT - HEARTBEAT_INTERVAL - 0.5 <= elapsed
     assert elapsed <= HEARTBEAT_TIMEOUT + DISPATCH_INTERVAL + 1.5, elapsed
     assert cloud.row('hosts', name='h1')['state'] == 'up'
+
+
+def test_a_service_with_a_bad_option_exits_naming_file_and_option(tmp_path):
+    # No broker is reached: the value is refused as the process starts, and the
+    # state directory (and its database) is never made.
+    state = tmp_path / 'state'
+    path = tmp_path / 'vmmig.conf'
+    path.write_text('[DEFAULT]\ntransport_url = %s\nstate_path = %s\n'
+                    '[conductor]\nheartbeat_timeout = -5\n' % (vfix.RABBIT_URL, state))
+    conductor = os.path.join(os.path.dirname(sys.executable), 'vmmig-conductor')
+    proc = subprocess.run([conductor, '--config-file', str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0
+    assert 'Traceback' not in proc.stderr
+    assert ("vmmig-conductor: Invalid value '-5' for [conductor] heartbeat_timeout in %s: "
+            "Should be greater than or equal to 0.1" % path) in proc.stderr
+    assert not state.exists()

@@ -1,6 +1,7 @@
 """`host list` and `host eligible`: where VMs can go."""
 
 from vmmig.cli import base
+from vmmig.cli import types
 
 
 def _fact(host, name):
@@ -43,7 +44,7 @@ class HostEligible(base.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('instance', metavar='VM')
+        parser.add_argument('instance', metavar='VM', type=types.name)
         parser.add_argument('--live-migration', action='store_true',
                             help='Check for a live migration (default: cold).')
         return parser

@@ -2,8 +2,9 @@
 
 from vmmig.cli import base
 from vmmig.cli import servers
-from vmmig.conductor import holds
+from vmmig.cli import types
 from vmmig.db import states
+from vmmig import limits
 
 
 class MigrationList(base.Lister):
@@ -12,8 +13,9 @@ class MigrationList(base.Lister):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('--state', choices=states.ALL, help='Only migrations in this state.')
-        parser.add_argument('--instance', metavar='VM', help='Only migrations of this VM.')
-        parser.add_argument('--host', metavar='HOST',
+        parser.add_argument('--instance', metavar='VM', type=types.name,
+                            help='Only migrations of this VM.')
+        parser.add_argument('--host', metavar='HOST', type=types.name,
                             help='Only migrations out of or into this host.')
         return parser
 
@@ -25,7 +27,8 @@ class MigrationList(base.Lister):
 class _OneMigration(base.ShowOne):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('migration', metavar='ID', help='Migration id or UUID.')
+        parser.add_argument('migration', metavar='ID', type=types.migration_id,
+                            help='Migration id or UUID.')
         return parser
 
     def record(self, answer, parsed_args):
@@ -70,12 +73,14 @@ class MigrationHold(_OneMigration):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('--reason', required=True, help='Why it is held (recorded).')
+        parser.add_argument('--reason', required=True, type=types.hold_reason,
+                            help='Why it is held (recorded), at most %d characters.'
+                                 % limits.HOLD_REASON_MAX)
         return parser
 
     def take_action(self, parsed_args):
         return self.show(self.conductor.migration_hold(
-            parsed_args.migration, holds.hold_reason(parsed_args.reason),
+            parsed_args.migration, parsed_args.reason,
             requested_by=base.requester()),
             parsed_args)
 

@@ -2,7 +2,8 @@
 
 from vmmig.cli import base
 from vmmig.cli import progress
-from vmmig.conductor import holds
+from vmmig.cli import types
+from vmmig import limits
 
 
 def add_wait_argument(parser):
@@ -29,21 +30,27 @@ class ServerMigrate(base.ShowOne):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('instance', metavar='VM', help='Name of the VM to move.')
-        parser.add_argument('--host', metavar='HOST',
+        parser.add_argument('instance', metavar='VM', type=types.name,
+                            help='Name of the VM to move.')
+        parser.add_argument('--host', metavar='HOST', type=types.name,
                             help='Destination host; the scheduler picks one if unset.')
         parser.add_argument('--live-migration', action='store_true',
                             help='Move the VM while it runs (default: cold migration).')
         parser.add_argument('--shutdown', action='store_true',
                             help='Cold migration of a running VM: shut it down first '
                                  '(gracefully, then by force).')
-        parser.add_argument('--hold', metavar='REASON',
-                            help='Queue the migration held; `migration resume` releases it.')
-        parser.add_argument('--max-downtime', metavar='MS', type=int,
+        parser.add_argument('--hold', metavar='REASON', type=types.hold_reason,
+                            help='Queue the migration held; `migration resume` releases it. '
+                                 'At most %d characters.' % limits.HOLD_REASON_MAX)
+        parser.add_argument('--max-downtime', metavar='MS',
+                            type=types.bounded_int(1, limits.MAX_DOWNTIME_MS_MAX),
                             help='Live: the largest pause of the guest allowed at the '
-                                 'switch-over, in milliseconds.')
-        parser.add_argument('--bandwidth', metavar='MIBPS', type=int,
-                            help='Live: cap of the migration stream in MiB/s.')
+                                 'switch-over, in milliseconds, from 1 to %d (QEMU\'s '
+                                 'limit).' % limits.MAX_DOWNTIME_MS_MAX)
+        parser.add_argument('--bandwidth', metavar='MIBPS',
+                            type=types.bounded_int(1, limits.BANDWIDTH_MIBPS_MAX),
+                            help='Live: cap of the migration stream in MiB/s, from 1 to %d '
+                                 '(libvirt\'s limit).' % limits.BANDWIDTH_MIBPS_MAX)
         parser.add_argument('--auto-converge', action='store_true',
                             help='Live: throttle the guest CPU if pre-copy does not converge.')
         parser.add_argument('--post-copy', action='store_true',
@@ -69,7 +76,7 @@ class ServerMigrate(base.ShowOne):
 
     def take_action(self, parsed_args):
         # Checked before anything starts: an empty --hold is a mistake, not "no hold".
-        hold = None if parsed_args.hold is None else holds.hold_reason(parsed_args.hold)
+        hold = parsed_args.hold
         record = self.conductor.migrate_server(
             parsed_args.instance,
             migration_type='live' if parsed_args.live_migration else 'cold',
@@ -85,9 +92,9 @@ class ServerEvacuate(base.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('--host', metavar='FAILED_HOST', required=True,
+        parser.add_argument('--host', metavar='FAILED_HOST', required=True, type=types.name,
                             help='The failed host whose VMs are rebuilt elsewhere.')
-        parser.add_argument('--target-host', metavar='HOST',
+        parser.add_argument('--target-host', metavar='HOST', type=types.name,
                             help='Where to rebuild them; the scheduler picks if unset.')
         add_wait_argument(parser)
         return parser

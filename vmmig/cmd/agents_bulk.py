@@ -33,7 +33,7 @@ cli_opts = [
 
 def main(argv=None):
     CONF.register_cli_opts(cli_opts)
-    config.parse_args(sys.argv[1:] if argv is None else argv)
+    config.parse_args_or_exit('vmmig.cmd.agents_bulk', sys.argv[1:] if argv is None else argv)
     if config.is_embedded():
         sys.exit('vmmig.cmd.agents_bulk needs a transport_url')
     if CONF.drivers.hypervisor != 'sim':

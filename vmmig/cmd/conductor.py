@@ -13,7 +13,7 @@ def main(argv=None):
     # --host on the command line too: one agent per host, often several on one
     # machine in a test or a simulated cluster, each told its host where it starts.
     conf.CONF.register_cli_opt(default_opts.host_opt)
-    config.parse_args(sys.argv[1:] if argv is None else argv)
+    config.parse_args_or_exit('vmmig-conductor', sys.argv[1:] if argv is None else argv)
     if config.is_embedded():
         sys.exit('vmmig-conductor needs a transport_url: without one, the CLI runs the '
                  'conductor in its own process (the embedded mode)')

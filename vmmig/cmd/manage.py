@@ -33,7 +33,8 @@ def _add_parsers(subparsers):
 def main(argv=None):
     command = cfg.SubCommandOpt('command', title='Commands', handler=_add_parsers)
     CONF.register_cli_opt(command)
-    config.parse_args(sys.argv[1:] if argv is None else argv, setup_logging=False)
+    config.parse_args_or_exit('vmmig-manage', sys.argv[1:] if argv is None else argv,
+                              setup_logging=False)
     if not hasattr(CONF.command, 'func'):
         sys.exit('usage: vmmig-manage db sync|version')
     CONF.command.func()

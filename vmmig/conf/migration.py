@@ -1,14 +1,17 @@
 from oslo_config import cfg
 
+from vmmig import limits
+
 live_group = cfg.OptGroup('live_migration', title='Live migration',
                           help='How pre-copy is driven to convergence.')
 
 TIMEOUT_ACTIONS = ['abort', 'force_complete_postcopy', 'pause']
 
 live_opts = [
-    cfg.IntOpt('max_downtime', default=500, min=1,
-               help='Final allowed downtime in milliseconds; it is reached in '
-                    'downtime_steps steps. Related: downtime_steps, downtime_delay.'),
+    cfg.IntOpt('max_downtime', default=500, min=1, max=limits.MAX_DOWNTIME_MS_MAX,
+               help='Final allowed downtime in milliseconds, from 1 to %d (QEMU\'s '
+                    'limit); it is reached in downtime_steps steps. Related: '
+                    'downtime_steps, downtime_delay.' % limits.MAX_DOWNTIME_MS_MAX),
     cfg.IntOpt('downtime_steps', default=10, min=1,
                help='Steps in which the allowed downtime rises to max_downtime.'),
     cfg.IntOpt('downtime_delay', default=75, min=0,
@@ -31,8 +34,9 @@ live_opts = [
                 help='Allow switching to post-copy (by force-complete or the timeout '
                      'action). A broken post-copy leaves the VM paused on the '
                      'destination and the migration in error.'),
-    cfg.IntOpt('bandwidth', default=0, min=0,
-               help='Cap of the migration stream in MiB/s; 0 means no cap.'),
+    cfg.IntOpt('bandwidth', default=0, min=0, max=limits.BANDWIDTH_MIBPS_MAX,
+               help='Cap of the migration stream in MiB/s, up to %d (libvirt\'s limit); '
+                    '0 means no cap.' % limits.BANDWIDTH_MIBPS_MAX),
     cfg.FloatOpt('monitor_interval', default=0.5, min=0.01,
                  help='Seconds between two polls of the migration job statistics.'),
 ]

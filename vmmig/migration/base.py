@@ -9,8 +9,22 @@ into a rollback and ``failed`` by the conductor. ``recover`` finishes a
 migration whose conductor died, by looking at where the VM really is.
 """
 
+import collections
+
 from vmmig.db import states
 from vmmig import exception
+from vmmig import limits
+
+
+class Option(collections.namedtuple('Option', 'kind help minimum maximum')):
+    """An option a migration type accepts; a whole number must lie in [minimum, maximum].
+
+    The bounds are the conductor's: the CLI checks the same ones (vmmig.limits).
+    """
+
+    def __new__(cls, kind, help, minimum=1, maximum=limits.COUNT_MAX):
+        return super().__new__(cls, kind, help, minimum, maximum)
+
 
 #: what happened when a conductor adopts a migration (its own, after a restart)
 CONDUCTOR_STOPPED = 'the conductor stopped during the migration'
@@ -20,7 +34,7 @@ class MigrationType(object):
     name = None
     #: the source host must be up (evacuation wants it down)
     source_must_be_up = True
-    #: option name -> (type, help); anything else is refused
+    #: option name -> Option(type, help[, minimum, maximum]); anything else is refused
     options = {}
     #: the VM is defined afresh on the destination, which gives each of its PCI
     #: passthrough devices a free one of the same kind there (a running guest cannot
@@ -36,14 +50,15 @@ class MigrationType(object):
                     option=key, value=value,
                     reason='not an option of %s migration; options: %s'
                            % (self.name, ', '.join(sorted(self.options)) or 'none'))
-            kind = self.options[key][0]
-            if kind is bool and not isinstance(value, bool):
+            option = self.options[key]
+            if option.kind is bool and not isinstance(value, bool):
                 raise exception.InvalidOption(option=key, value=value,
                                               reason='must be true or false')
-            if kind is int:
-                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                    raise exception.InvalidOption(option=key, value=value,
-                                                  reason='must be a positive whole number')
+            if option.kind is int and (isinstance(value, bool) or not isinstance(value, int)
+                                       or not option.minimum <= value <= option.maximum):
+                raise exception.InvalidOption(
+                    option=key, value=value, reason='must be a whole number from %d to %d'
+                                                    % (option.minimum, option.maximum))
             clean[key] = value
         return clean
 

@@ -17,8 +17,8 @@ CONF = conf.CONF
 class ColdMigration(base.MigrationType):
     name = 'cold'
     options = {
-        'shutdown': (bool, 'shut a running VM down first (graceful, then forced)'),
-        'shutdown_timeout': (int, 'seconds a graceful shutdown may take'),
+        'shutdown': base.Option(bool, 'shut a running VM down first (graceful, then forced)'),
+        'shutdown_timeout': base.Option(int, 'seconds a graceful shutdown may take'),
     }
     reassigns_pci_devices = True
 

@@ -9,6 +9,7 @@ from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
 from vmmig.hypervisor import base as hv
+from vmmig import limits
 from vmmig.migration import base
 
 LOG = logging.getLogger(__name__)
@@ -18,13 +19,17 @@ CONF = conf.CONF
 class LiveMigration(base.MigrationType):
     name = 'live'
     options = {
-        'max_downtime': (int, 'allowed blackout in ms'),
-        'downtime_steps': (int, 'steps in which the allowed blackout rises to max_downtime'),
-        'bandwidth': (int, 'cap of the migration stream in MiB/s'),
-        'auto_converge': (bool, 'throttle the guest CPU when pre-copy does not converge'),
-        'post_copy': (bool, 'permit post-copy'),
-        'completion_timeout': (int, 'seconds per GiB before the timeout action'),
-        'timeout_action': (str, 'abort, force_complete_postcopy or pause'),
+        'max_downtime': base.Option(int, 'allowed blackout in ms',
+                                    maximum=limits.MAX_DOWNTIME_MS_MAX),
+        'downtime_steps': base.Option(int, 'steps in which the allowed blackout rises to '
+                                           'max_downtime'),
+        'bandwidth': base.Option(int, 'cap of the migration stream in MiB/s',
+                                 maximum=limits.BANDWIDTH_MIBPS_MAX),
+        'auto_converge': base.Option(bool, 'throttle the guest CPU when pre-copy does not '
+                                           'converge'),
+        'post_copy': base.Option(bool, 'permit post-copy'),
+        'completion_timeout': base.Option(int, 'seconds per GiB before the timeout action'),
+        'timeout_action': base.Option(str, 'abort, force_complete_postcopy or pause'),
     }
 
     def validate_options(self, options):

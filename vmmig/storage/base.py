@@ -33,10 +33,6 @@ class StorageMode(object):
     block_migration = False
     #: both hosts must be proven to see the same instances storage
     needs_shared_storage = False
-    #: every disk is a volume: nothing but volumes moves (see has_volumes for the rest)
-    moves_volumes = False
-    #: cold migration streams local disk files between the agents
-    copies_files_cold = False
 
     @staticmethod
     def has_volumes(instance):

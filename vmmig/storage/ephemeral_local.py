@@ -6,7 +6,6 @@ from vmmig.storage import base
 class EphemeralLocal(base.StorageMode):
     name = 'ephemeral-local'
     block_migration = True
-    copies_files_cold = True
     refused_migration_types = {
         'evacuate': 'its disks are on the local storage of the failed host, which '
                     'nobody can read any more; only VMs on shared storage or volumes '

@@ -5,4 +5,3 @@ from vmmig.storage import base
 
 class VolumeOnly(base.StorageMode):
     name = 'volume-only'
-    moves_volumes = True

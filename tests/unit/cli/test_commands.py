@@ -218,12 +218,14 @@ class TestMigrationCommands:
             run(['migration', 'hold', '1'], api, tmp_path)
 
     @pytest.mark.parametrize('reason', ['', '   ', '\t\n'])
-    def test_hold_refuses_a_blank_reason(self, api, tmp_path, reason):
+    def test_hold_refuses_a_blank_reason(self, api, tmp_path, capsys, reason):
         api.migrate_server('web-1', 'live')
         api.calls = []
-        result = run(['migration', 'hold', '1', '--reason', reason], api, tmp_path)
-        assert result.code == 1
-        assert 'needs a reason that is not blank' in result.stderr
+        # Refused by the argument's type, the conductor's own check, before anything is sent.
+        with pytest.raises(SystemExit) as exit_:
+            run(['migration', 'hold', '1', '--reason', reason], api, tmp_path)
+        assert exit_.value.code == 2
+        assert 'needs a reason that is not blank' in capsys.readouterr().err
         assert api.called('migration_hold') == []
         assert api.migrations[1]['state'] == states.QUEUED
 
@@ -325,12 +327,14 @@ class TestErrors:
 
 class TestHoldReason:
     @pytest.mark.parametrize('reason', ['', '   '])
-    def test_blank_hold_is_refused_before_anything_starts(self, api, tmp_path, reason):
-        result = run(['server', 'migrate', '--shutdown', '--hold', reason, 'web-1'], api,
-                     tmp_path)
-        assert result.code == 1
-        assert result.stderr.startswith('Invalid request: a held migration needs a reason '
-                                        'that is not blank')
+    def test_blank_hold_is_refused_before_anything_starts(self, api, tmp_path, capsys,
+                                                          reason):
+        with pytest.raises(SystemExit) as exit_:
+            run(['server', 'migrate', '--shutdown', '--hold', reason, 'web-1'], api,
+                tmp_path)
+        assert exit_.value.code == 2
+        assert ('argument --hold: a held migration needs a reason that is not blank'
+                in capsys.readouterr().err)
         assert api.called('migrate_server') == []
         assert api.migrations == {}
 

@@ -403,7 +403,7 @@ BAD = [
      exception.InvalidOption, 'must be true or false'),
     ('option-number', dict(instance='vm', migration_type='live',
                            options={'max_downtime': -5}),
-     exception.InvalidOption, 'must be a positive whole number'),
+     exception.InvalidOption, 'must be a whole number from 1 to 2000000'),
     ('option-choice', dict(instance='vm', migration_type='live',
                            options={'timeout_action': 'explode'}),
      exception.InvalidOption, 'possible values: abort, force_complete_postcopy, pause'),

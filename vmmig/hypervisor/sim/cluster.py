@@ -27,11 +27,11 @@ otherwise supports (see HypervisorDriver.capabilities).
 """
 
 import hashlib
-import json
 import os
 
 from vmmig import exception
 from vmmig.hypervisor import base
+from vmmig.hypervisor.sim import schema
 
 HOST_DEFAULTS = {
     'vcpus': 16, 'memory_mb': 32768, 'disk_gb': 500, 'cpu_model': 'Skylake-Server',
@@ -46,7 +46,7 @@ INSTANCE_DEFAULTS = {
     'pci_devices': [], 'vgpus': [], 'cpu_features': [],
     'workload': {'dirty_rate_mbps': 10, 'wws_mb': 64},
 }
-POWER_STATES = ('running', 'paused', 'suspended', 'shutoff')
+POWER_STATES = schema.POWER_STATES
 
 DEMO_CLUSTER = os.path.join(os.path.dirname(__file__), 'demo_cluster.json')
 
@@ -55,7 +55,7 @@ def load(path=None):
     path = path or DEMO_CLUSTER
     try:
         with open(path) as f:
-            data = json.load(f)
+            data = schema.load_json(f)
     except OSError as e:
         raise exception.InvalidOption(option='[sim] cluster_file', value=path,
                                       reason='cannot be read (%s)' % e.strerror)
@@ -66,11 +66,13 @@ def load(path=None):
 
 
 def normalise(data, path='<cluster>'):
+    """The cluster with every default filled in; InvalidOption lists each wrong key."""
     def bad(reason):
         return exception.InvalidOption(option='[sim] cluster_file', value=path, reason=reason)
 
-    if not isinstance(data.get('hosts'), dict) or not data['hosts']:
-        raise bad('it must have a non-empty "hosts" object')
+    problems = schema.check(data, host_extra=HOST_DEFAULTS, instance_extra=INSTANCE_DEFAULTS)
+    if problems:
+        raise bad('; '.join(problems))
     hosts = {name: dict(HOST_DEFAULTS, **spec, host=name)
              for name, spec in data['hosts'].items()}
     for name, host in hosts.items():
@@ -79,15 +81,6 @@ def normalise(data, path='<cluster>'):
     instances = {}
     for name, spec in (data.get('instances') or {}).items():
         spec = dict(INSTANCE_DEFAULTS, **spec, name=name)
-        if spec.get('host') not in hosts:
-            raise bad('instance %s is on unknown host %r' % (name, spec.get('host')))
-        if spec['power_state'] not in POWER_STATES:
-            raise bad('instance %s has power_state %r; possible: %s'
-                      % (name, spec['power_state'], ', '.join(POWER_STATES)))
-        for disk in spec['disks']:
-            if disk.get('location') not in ('local', 'shared', 'volume'):
-                raise bad('disk %s of %s has location %r; possible: local, shared, volume'
-                          % (disk.get('name'), name, disk.get('location')))
         host = hosts[spec['host']]
         devices = {d['address'] for d in host['pci_devices']}
         for address in spec['pci_devices']:
@@ -119,6 +112,8 @@ def normalise(data, path='<cluster>'):
 def _check_host(name, host, bad):
     devices = []
     for device in host['pci_devices']:
+        if isinstance(device, str):
+            device = {'address': device}  # the schema lets a device be its address
         if not isinstance(device, dict) or not device.get('address'):
             raise bad('PCI device %r of host %s must be an object with an "address"'
                       % (device, name))
