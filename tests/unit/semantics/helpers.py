@@ -162,9 +162,11 @@ class Cloud(object):
         return self.agent(host).manager.find_instance({}, name)
 
 
-# Columns that heartbeats and progress reports change all the time.
+# Columns that heartbeats and progress reports change all the time. A host's facts
+# too: a heartbeat during a live migration reports the incoming VM's room, and no
+# operator request writes facts, so masking them hides nothing a refusal could change.
 VOLATILE = {
-    'hosts': {'last_heartbeat', 'updated_at', 'reported_at'},
+    'hosts': {'last_heartbeat', 'updated_at', 'reported_at', 'facts'},
     'instances': {'updated_at'},
     'services': {'last_seen'},
     'migrations': {'updated_at', 'progress_at', 'bytes_total', 'bytes_processed',
