@@ -33,7 +33,7 @@ MAX_STATUS_WAIT = 30.0
 class AgentManager(object):
     # A literal of its own, not the client's constant: tests/unit/test_rpcapi.py
     # compares the two, which it could not if one were the other.
-    target = messaging.Target(version='1.2')
+    target = messaging.Target(version='1.3')
 
     def __init__(self, host, driver, agent=None):
         """``agent``: the RPC server this host is served by, when not its own name."""
@@ -58,7 +58,7 @@ class AgentManager(object):
 
     def snapshot(self):
         reported_at = time.time()
-        return dict(host=self.host, facts=self.driver.host_facts(),
+        return dict(host=self.host, facts=self._facts(),
                     instances=self.driver.list_instances(), reported_at=reported_at)
 
     def register(self, timeout=None):
@@ -102,7 +102,12 @@ class AgentManager(object):
 
     @args.accepts()
     def host_facts(self, context):
-        return self.driver.host_facts()
+        return self._facts()
+
+    def _facts(self):
+        # Where the agent fetches a cold migration's files from: the source's offer
+        # accepts that address only.
+        return dict(self.driver.host_facts(), transfer_address=CONF.agent.transfer_address)
 
     @args.accepts(instance=args.Name('instance'))
     def get_instance(self, context, instance):
@@ -257,10 +262,15 @@ class AgentManager(object):
     def power_on(self, context, instance):
         return self.driver.power_on(instance)
 
-    @args.accepts(instance=args.Name('instance'), migration_id=args.MigrationId())
-    def offer_files(self, context, instance, migration_id):
+    @args.accepts(instance=args.Name('instance'), migration_id=args.MigrationId(),
+                  peer=args.Optional(args.Text()))
+    def offer_files(self, context, instance, migration_id, peer=None):
+        """Offer the local files of ``instance``, each with its size and SHA-256 for the
+        conductor to record, each once to ``peer`` (the receiving agent's address)."""
         exported = self.driver.cold_export(instance)
-        offer = transfer.Offer(exported['files'], CONF.agent.transfer_address,
+        # Read once more here: the receiver checks against these, not the stream's own.
+        files = [dict(f, sha256=transfer.sha256_of(f['path'])) for f in exported['files']]
+        offer = transfer.Offer(files, CONF.agent.transfer_address, peer=peer,
                                bandwidth=CONF.cold_migration.bandwidth)
         with self._lock:
             old = self._offers.pop(migration_id, None)
@@ -290,7 +300,9 @@ class AgentManager(object):
         checksums = {}
         try:
             for spec in offer['files']:
-                checksums[spec['id']] = transfer.fetch(offer, spec['id'], paths[spec['id']])
+                checksums[spec['id']] = transfer.fetch(
+                    offer, spec['id'], paths[spec['id']],
+                    source_address=CONF.agent.transfer_address)
             defined = self.driver.cold_define(instance, offer['files'])
         except Exception:
             # Only what this call wrote: the check above proved none of it was there.

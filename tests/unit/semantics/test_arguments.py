@@ -6,6 +6,7 @@ between processes: an InvalidArgument naming the argument, no driver's error, no
 change in the database, no file written outside the state directory.
 """
 
+import hashlib
 import inspect
 import os
 import time
@@ -251,3 +252,20 @@ def test_what_reached_the_database_before_is_refused_by_name(make_cloud):
     assert helpers.stable_dump() == before
     assert cloud.on('a', 'vm1')['power_state'] == 'running'
     assert cloud.hosts_of('vm1') == ['a']
+
+
+def test_a_cold_copy_is_checked_against_what_the_conductor_recorded(make_cloud):
+    """The source agent's sizes and checksums go into the record; the receiver's copy
+    matches them, and each file's token was good for that one fetch."""
+    cloud = make_cloud(helpers.cluster({'vm1': helpers.vm('a', location='local',
+                                                          power_state='shutoff')}))
+    record = cloud.run('vm1', 'cold', host='b')
+    assert record['state'] == 'completed', record['reason']
+    assert cloud.hosts_of('vm1') == ['b']
+    assert cloud.on('b', 'vm1')['power_state'] == 'shutoff'
+    [offered] = record['offered_files']
+    [disk] = cloud.on('b', 'vm1')['disks']
+    with open(disk['path'], 'rb') as f:
+        data = f.read()
+    assert offered['size'] == len(data)
+    assert offered['sha256'] == hashlib.sha256(data).hexdigest()
