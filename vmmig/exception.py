@@ -41,6 +41,12 @@ class InvalidOption(Invalid):
     msg_fmt = "Invalid value %(value)r for %(option)s: %(reason)s"
 
 
+class InvalidArgument(Invalid):
+    """An RPC call's argument has the wrong type or lies out of range (vmmig.arguments)."""
+
+    msg_fmt = "Invalid argument %(argument)s of %(method)s: %(reason)s"
+
+
 class InvalidConfigFile(Invalid):
     msg_fmt = "Configuration file %(path)s cannot be used: %(reason)s"
 

@@ -14,6 +14,7 @@ import time
 import oslo_messaging as messaging
 
 from vmmig.agent import transfer
+from vmmig import arguments as args
 from vmmig.conductor import rpcapi as conductor_rpcapi
 from vmmig import conf
 from vmmig.hypervisor import base
@@ -32,7 +33,7 @@ MAX_STATUS_WAIT = 30.0
 class AgentManager(object):
     # A literal of its own, not the client's constant: tests/unit/test_rpcapi.py
     # compares the two, which it could not if one were the other.
-    target = messaging.Target(version='1.2')
+    target = messaging.Target(version='1.3')
 
     def __init__(self, host, driver, agent=None):
         """``agent``: the RPC server this host is served by, when not its own name."""
@@ -57,7 +58,7 @@ class AgentManager(object):
 
     def snapshot(self):
         reported_at = time.time()
-        return dict(host=self.host, facts=self.driver.host_facts(),
+        return dict(host=self.host, facts=self._facts(),
                     instances=self.driver.list_instances(), reported_at=reported_at)
 
     def register(self, timeout=None):
@@ -95,38 +96,54 @@ class AgentManager(object):
 
     # Inventory and checks ------------------------------------------------------
 
+    @args.accepts()
     def ping(self, context):
         return self.host
 
+    @args.accepts()
     def host_facts(self, context):
-        return self.driver.host_facts()
+        return self._facts()
 
+    def _facts(self):
+        # Where the agent fetches a cold migration's files from: the source's offer
+        # accepts that address only.
+        return dict(self.driver.host_facts(), transfer_address=CONF.agent.transfer_address)
+
+    @args.accepts(instance=args.Name('instance'))
     def get_instance(self, context, instance):
         return self.driver.get_instance(instance)
 
+    @args.accepts(instance=args.Name('instance'))
     def find_instance(self, context, instance):
         try:
             return self.driver.get_instance(instance)
         except exception.InstanceNotFound:
             return None
 
+    @args.accepts(instance=args.INSTANCE, source_facts=args.FACTS)
     def check_destination(self, context, instance, source_facts):
         return self.driver.check_cpu_compatible(instance, source_facts)
 
+    @args.accepts()
     def create_storage_probe(self, context):
         return self.driver.create_storage_probe()
 
+    @args.accepts(token=args.PROBE_TOKEN)
     def check_storage_probe(self, context, token):
         return self.driver.check_storage_probe(token)
 
+    @args.accepts(token=args.PROBE_TOKEN)
     def remove_storage_probe(self, context, token):
         return self.driver.remove_storage_probe(token)
 
     # Live migration --------------------------------------------------------------
 
+    @args.accepts(instance=args.INSTANCE, migration=args.MIGRATION)
     def prepare_live_incoming(self, context, instance, migration):
         return self.driver.prepare_live_incoming(instance, migration)
 
+    @args.accepts(instance=args.INSTANCE, migration=args.MIGRATION,
+                  dest_info=args.DEST_INFO, settings=args.SETTINGS)
     def start_live_migration(self, context, instance, migration, dest_info, settings):
         migration_id = migration['id']
         with self._lock:
@@ -183,6 +200,8 @@ class AgentManager(object):
             LOG.warning('Could not report progress of migration %s', migration_id,
                         exc_info=True)
 
+    @args.accepts(migration_id=args.MigrationId(),
+                  wait=args.Optional(args.Number(0, 24 * 3600)))
     def job_status(self, context, migration_id, wait=None):
         """The job's status; with ``wait``, not before it ends or ``wait`` s have passed."""
         if wait:
@@ -198,46 +217,60 @@ class AgentManager(object):
                 return self._finished[migration_id]
         return {'status': 'unknown', 'error': None, 'stats': {}}
 
+    @args.accepts(migration_id=args.MigrationId(),
+                  action=args.Choice('abort', 'force-complete'))
     def job_control(self, context, migration_id, action):
-        if action not in ('abort', 'force-complete'):
-            raise exception.Invalid(reason='unknown job action %r' % action)
         with self._lock:
             if migration_id not in self._jobs:
                 return False
             self._requests[migration_id] = action
         return True
 
+    @args.accepts(instance=args.INSTANCE, migration=args.MIGRATION)
     def finish_live_incoming(self, context, instance, migration):
         return self.driver.finish_live_incoming(instance, migration)
 
+    @args.accepts(instance=args.INSTANCE, migration=args.MIGRATION)
     def rollback_live_incoming(self, context, instance, migration):
         return self.driver.rollback_live_incoming(instance, migration)
 
+    @args.accepts(instance=args.INSTANCE)
     def mark_uncertain(self, context, instance):
         return self.driver.mark_uncertain(instance['name'])
 
+    @args.accepts(instance=args.INSTANCE, migration=args.MIGRATION)
     def cleanup_live_outgoing(self, context, instance, migration):
         return self.driver.cleanup_live_outgoing(instance, migration)
 
     # Volumes -----------------------------------------------------------------------
 
+    @args.accepts(instance=args.INSTANCE)
     def connect_volumes(self, context, instance):
         return self.driver.connect_volumes(instance)
 
+    @args.accepts(instance=args.INSTANCE)
     def disconnect_volumes(self, context, instance):
         return self.driver.disconnect_volumes(instance)
 
     # Power and cold migration --------------------------------------------------------
 
+    @args.accepts(instance=args.Name('instance'), graceful_timeout=args.Int())
     def power_off(self, context, instance, graceful_timeout):
         return self.driver.power_off(instance, graceful_timeout)
 
+    @args.accepts(instance=args.Name('instance'))
     def power_on(self, context, instance):
         return self.driver.power_on(instance)
 
-    def offer_files(self, context, instance, migration_id):
+    @args.accepts(instance=args.Name('instance'), migration_id=args.MigrationId(),
+                  peer=args.Optional(args.Text()))
+    def offer_files(self, context, instance, migration_id, peer=None):
+        """Offer the local files of ``instance``, each with its size and SHA-256 for the
+        conductor to record, each once to ``peer`` (the receiving agent's address)."""
         exported = self.driver.cold_export(instance)
-        offer = transfer.Offer(exported['files'], CONF.agent.transfer_address,
+        # Read once more here: the receiver checks against these, not the stream's own.
+        files = [dict(f, sha256=transfer.sha256_of(f['path'])) for f in exported['files']]
+        offer = transfer.Offer(files, CONF.agent.transfer_address, peer=peer,
                                bandwidth=CONF.cold_migration.bandwidth)
         with self._lock:
             old = self._offers.pop(migration_id, None)
@@ -246,6 +279,7 @@ class AgentManager(object):
             old.close()
         return dict(offer.describe(), instance=exported['instance'])
 
+    @args.accepts(migration_id=args.MigrationId())
     def withdraw_offer(self, context, migration_id):
         """Stop serving the files of ``migration_id``, copies under way included (an
         abort cuts the copy: the receiver fails and removes what it wrote)."""
@@ -255,6 +289,7 @@ class AgentManager(object):
             offer.close()
         return offer is not None
 
+    @args.accepts(instance=args.INSTANCE, offer=args.OFFER)
     def receive_instance(self, context, instance, offer):
         paths = self.driver.cold_import_paths(instance, offer['files'])
         for spec in offer['files']:
@@ -265,7 +300,9 @@ class AgentManager(object):
         checksums = {}
         try:
             for spec in offer['files']:
-                checksums[spec['id']] = transfer.fetch(offer, spec['id'], paths[spec['id']])
+                checksums[spec['id']] = transfer.fetch(
+                    offer, spec['id'], paths[spec['id']],
+                    source_address=CONF.agent.transfer_address)
             defined = self.driver.cold_define(instance, offer['files'])
         except Exception:
             # Only what this call wrote: the check above proved none of it was there.
@@ -274,10 +311,12 @@ class AgentManager(object):
             raise
         return {'instance': defined, 'checksums': checksums}
 
+    @args.accepts(instance=args.Name('instance'), delete_local_files=args.Bool())
     def undefine(self, context, instance, delete_local_files):
         return self.driver.undefine(instance, delete_local_files)
 
     # Evacuation ----------------------------------------------------------------------
 
+    @args.accepts(instance=args.INSTANCE)
     def rebuild(self, context, instance):
         return self.driver.rebuild(instance)

@@ -8,6 +8,7 @@ it names (agent RPC API 1.2).
 """
 
 from vmmig.agent import manager as agent_manager
+from vmmig import arguments
 from vmmig import exception
 
 
@@ -24,7 +25,9 @@ class HostRouter(object):
                 getattr(agent_manager.AgentManager, method, None)):
             raise AttributeError(method)
 
-        def route(context, host, **kwargs):
+        def route(context, host=None, **kwargs):
+            # Checked here too: the host picks the agent before the agent checks the rest.
+            host = arguments.check(method, 'host', arguments.Name('host'), host)
             manager = self._managers.get(host)
             if manager is None:
                 raise exception.HostNotServed(agent=self.name, host=host,

@@ -10,6 +10,8 @@ Version history:
 * 1.1 - job_status takes ``wait``: the agent answers when the job ends, or after
   that many seconds (a long poll: the conductor learns of the end at once).
 * 1.2 - Every method takes ``host`` when the process serves several hosts.
+* 1.3 - offer_files takes ``peer``: the one address that may fetch the files, each
+  once; the offer records each file's size and SHA-256, which the receiver checks.
 """
 
 from vmmig import conf
@@ -18,7 +20,7 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.2'
+RPC_API_VERSION = '1.3'
 
 
 class AgentAPI(object):
@@ -38,7 +40,9 @@ class AgentAPI(object):
             rpc.require_version(self.client, '1.2', 'agent', 'host %s, served by agent '
                                 'process %s,' % (host, server))
             kwargs['host'] = host
-            options['version'] = '1.2'
+            # At least 1.2; a call that needs a later version keeps it.
+            options['version'] = max(options.get('version') or '1.2', '1.2',
+                                     key=lambda v: tuple(map(int, v.split('.'))))
         return self.client.prepare(server=server, **options)
 
     def _call(self, host, method, timeout=None, version=None, **kwargs):
@@ -150,10 +154,18 @@ class AgentAPI(object):
     def power_on(self, host, instance):
         return self._long_call(host, 'power_on', instance=instance)
 
-    def offer_files(self, host, instance, migration_id):
-        """Export a stopped VM: its description and a one-time offer of its local files."""
+    def offer_files(self, host, instance, migration_id, peer=None):
+        """Export a stopped VM: its description and an offer of its local files, each
+        with its size and SHA-256, each to be fetched once by ``peer`` (an address)."""
+        kwargs = {}
+        if peer is not None:
+            # The receiver checks against the recorded checksums, which a 1.2 agent
+            # does not make: a cold migration needs both agents of this release.
+            rpc.require_version(self.client, '1.3', 'agent', 'a cold migration from %s'
+                                % host)
+            kwargs.update(peer=peer, version='1.3')
         return self._long_call(host, 'offer_files', instance=instance,
-                               migration_id=migration_id)
+                               migration_id=migration_id, **kwargs)
 
     def withdraw_offer(self, host, migration_id):
         return self._call(host, 'withdraw_offer', migration_id=migration_id)

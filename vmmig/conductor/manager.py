@@ -7,9 +7,9 @@ import time
 import oslo_messaging as messaging
 
 from vmmig.agent import rpcapi as agent_rpcapi
+from vmmig import arguments as args
 from vmmig.conductor import agent_addresses
 from vmmig.conductor import dispatcher
-from vmmig.conductor import holds
 from vmmig.conductor import prechecks
 from vmmig import conf
 from vmmig.db import api as db
@@ -59,11 +59,12 @@ class ConductorManager(object):
 
     # Operator requests ---------------------------------------------------------
 
-    @messaging.expected_exceptions(exception.VmmigException)
+    @args.accepts(instance=args.Name('instance'), migration_type=args.Text(),
+                  host=args.Optional(args.Name('host')), options=args.OPTIONS,
+                  hold_reason=args.Optional(args.HoldReason()),
+                  requested_by=args.REQUESTED_BY)
     def migrate_server(self, context, instance, migration_type, host=None, options=None,
                        hold_reason=None, requested_by=None):
-        if hold_reason is not None:
-            hold_reason = holds.hold_reason(hold_reason)
         return self._plan_and_record(instance, migration_type, host, options, hold_reason,
                                      requested_by)
 
@@ -102,7 +103,8 @@ class ConductorManager(object):
             self.dispatcher.wake()
         return migration
 
-    @messaging.expected_exceptions(exception.VmmigException)
+    @args.accepts(host=args.Name('host'), target_host=args.Optional(args.Name('host')),
+                  options=args.OPTIONS, requested_by=args.REQUESTED_BY)
     def evacuate_host(self, context, host, target_host=None, options=None,
                       requested_by=None):
         source = db.host_get(host)
@@ -129,10 +131,13 @@ class ConductorManager(object):
                                'reason': '; '.join(e.reasons)})
         return migrations
 
+    @args.accepts(state=args.Optional(args.Choice(*states.ALL)),
+                  instance=args.Optional(args.Name('instance')),
+                  host=args.Optional(args.Name('host')))
     def migration_list(self, context, state=None, instance=None, host=None):
         return db.migration_list(state=state, instance=instance, host=host)
 
-    @messaging.expected_exceptions(exception.VmmigException)
+    @args.accepts(migration=args.MigrationRef())
     def migration_get(self, context, migration):
         return db.migration_get(migration)
 
@@ -144,21 +149,21 @@ class ConductorManager(object):
                                          allowed=', '.join(states.VERBS[verb]))
         return record
 
-    @messaging.expected_exceptions(exception.VmmigException)
+    @args.accepts(migration=args.MigrationRef(), reason=args.HoldReason(),
+                  requested_by=args.REQUESTED_BY)
     def migration_hold(self, context, migration, reason, requested_by=None):
-        reason = holds.hold_reason(reason)
         record = self._verb('hold', migration)
         return db.migration_transition(record['id'], states.QUEUED, states.HELD,
                                        hold_reason=reason, held_by=requested_by)
 
-    @messaging.expected_exceptions(exception.VmmigException)
+    @args.accepts(migration=args.MigrationRef(), requested_by=args.REQUESTED_BY)
     def migration_resume(self, context, migration, requested_by=None):
         record = self._verb('resume', migration)
         resumed = db.migration_transition(record['id'], states.HELD, states.QUEUED)
         self.dispatcher.wake()
         return resumed
 
-    @messaging.expected_exceptions(exception.VmmigException)
+    @args.accepts(migration=args.MigrationRef(), requested_by=args.REQUESTED_BY)
     def migration_abort(self, context, migration, requested_by=None):
         record = self._verb('abort', migration)
         who = ' by %s' % requested_by if requested_by else ''
@@ -191,7 +196,7 @@ class ConductorManager(object):
             LOG.warning('Migration %s: could not stop its host work at once; it ends at '
                         'its next step', record['id'], exc_info=True)
 
-    @messaging.expected_exceptions(exception.VmmigException)
+    @args.accepts(migration=args.MigrationRef(), requested_by=args.REQUESTED_BY)
     def migration_force_complete(self, context, migration, requested_by=None):
         record = self._verb('force-complete', migration)
         if record['migration_type'] != 'live':
@@ -208,18 +213,22 @@ class ConductorManager(object):
             LOG.info('Migration %s: no job on %s yet; the request is kept in the record',
                      record['id'], record['source_host'])
 
+    @args.accepts()
     def host_list(self, context):
         return db.host_list()
 
+    @args.accepts(host=args.Optional(args.Name('host')))
     def instance_list(self, context, host=None):
         return db.instance_list(host=host)
 
-    @messaging.expected_exceptions(exception.VmmigException)
+    @args.accepts(instance=args.Name('instance'), migration_type=args.Text())
     def host_eligible(self, context, instance, migration_type):
         return self.checks.eligibility(instance, migration_type)
 
     # From the agents ------------------------------------------------------------
 
+    @args.accepts(host=args.Name('host'), reported_at=args.TIME,
+                  facts=args.Optional(args.FACTS), instances=args.Optional(args.INSTANCES))
     def heartbeat(self, context, host, reported_at, facts=None, instances=None):
         if facts is None:
             # Nothing changed on the host: only its liveness is news (1.1).
@@ -230,6 +239,8 @@ class ConductorManager(object):
         db.host_heartbeat(host, facts, reported_at=reported_at)
         db.instances_report(host, instances, reported_at)
 
+    @args.accepts(host=args.Name('host'), facts=args.FACTS, instances=args.INSTANCES,
+                  reported_at=args.TIME, agent=args.Optional(args.Name('agent')))
     def agent_started(self, context, host, facts, instances, reported_at, agent=None):
         db.host_heartbeat(host, facts, agent=agent, reported_at=reported_at)
         self.addresses.learn(host, agent)
@@ -245,6 +256,7 @@ class ConductorManager(object):
                             reported_at)
         return gone
 
+    @args.accepts(migration_id=args.MigrationId(), stats=args.STATS)
     def migration_progress(self, context, migration_id, stats):
         now = time.monotonic()
         with self._progress_lock:

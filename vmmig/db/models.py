@@ -86,6 +86,10 @@ class Migration(Base):
     # destination, whoever finishes the job (see migration.live). NULL: another type,
     # or a record from before revision 0005.
     start_power_state = sa.Column(sa.String(16))
+    # The files a cold migration's source agent offered, each {id, kind, size, sha256}
+    # as it computed them: what the receiving agent checks its copy against, not what
+    # the sending peer says in its stream. NULL: nothing offered yet, or before 0006.
+    offered_files = sa.Column(sa.JSON)
     created_at = sa.Column(sa.Double, nullable=False)
     started_at = sa.Column(sa.Double)
     finished_at = sa.Column(sa.Double)

@@ -54,11 +54,14 @@ class ColdMigration(base.MigrationType):
             ctx.on_rollback('disconnect volumes on %s' % dst,
                             agents.disconnect_volumes, dst, instance)
             agents.connect_volumes(dst, instance)
-        offer = agents.offer_files(src, instance['name'], m['id'])
+        # Each file may be fetched once, from the destination's address only.
+        peer = db.host_get(dst)['facts'].get('transfer_address')
+        offer = agents.offer_files(src, instance['name'], m['id'], peer=peer)
         ctx.on_rollback('withdraw the file offer on %s' % src,
                         agents.withdraw_offer, src, m['id'])
         ctx.on_rollback('remove the copy on %s' % dst,
                         agents.undefine, dst, instance['name'], True)
+        offer = self._record_offer(ctx, offer)
         # An abort asked before the offer existed found nothing to withdraw: seen here.
         # One asked later withdraws it (stop_for_abort), which cuts the copy short.
         ctx.check_abort()
@@ -80,6 +83,19 @@ class ColdMigration(base.MigrationType):
         total = sum(f['size'] for f in offer['files'])
         ctx.complete(moved, reason=note, checksum=combined_checksum(received['checksums']),
                      bytes_total=total, bytes_processed=total, bytes_remaining=0)
+
+    @staticmethod
+    def _record_offer(ctx, offer):
+        """Record the size and SHA-256 of each offered file as the source computed them,
+        and give the receiver those from the record: it checks its copy against what
+        the conductor holds, not against what the sending peer says."""
+        db.migration_update(ctx.id, offered_files=[
+            {key: f.get(key) for key in ('id', 'kind', 'size', 'sha256')}
+            for f in offer['files']])
+        recorded = {f['id']: f for f in ctx.refresh()['offered_files']}
+        return dict(offer, files=[dict(f, size=recorded[f['id']]['size'],
+                                       sha256=recorded[f['id']]['sha256'])
+                                  for f in offer['files']])
 
     def stop_for_abort(self, agents, migration):
         # The receiving agent's copy ends as soon as the source stops sending.
