@@ -45,6 +45,12 @@ class InvalidConfigFile(Invalid):
     msg_fmt = "Configuration file %(path)s cannot be used: %(reason)s"
 
 
+class InvalidName(Invalid):
+    """A name (of a VM, disk, host, volume) that breaks the rule of vmmig.names."""
+
+    msg_fmt = "Invalid %(kind)s %(value)s: %(reason)s"
+
+
 class DriverNotFound(Invalid):
     msg_fmt = ("%(option)s names %(name)r, which is not %(what)s. "
                "Choices: %(choices)s")
