@@ -17,6 +17,7 @@ from vmmig.hypervisor import base
 from vmmig.hypervisor.libvirt import guest
 from vmmig.hypervisor.libvirt import migration
 from vmmig import exception
+from vmmig import names
 
 LOG = logging.getLogger(__name__)
 
@@ -325,14 +326,15 @@ class LibvirtDriver(base.HypervisorDriver):
         for disk in instance['disks']:
             if disk['location'] != 'local':
                 continue
-            path = guest.move_paths(disk['path'], instance['local_storage_path'],
+            path = guest.moved_path(disk['path'], instance['local_storage_path'],
                                     self.opts.local_storage_path)
             if os.path.exists(path):
                 raise exception.HypervisorError(
                     host=self.host, reason='%s exists already; not overwriting it' % path)
-            # An empty disk of the same size: block migration fills it.
-            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', path,
-                            str(disk['capacity'])], check=True)
+            # An empty disk of the same size: block migration fills it. The path is
+            # absolute and checked; '--' all the same, so qemu-img never reads an option.
+            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '--', path,
+                            str(int(disk['capacity']))], check=True)
             created.append(path)
         return {'host': self.host, 'peer_uri': self.opts.peer_uri or self.opts.uri,
                 'migration_uri': self.opts.migration_uri,
@@ -407,15 +409,22 @@ class LibvirtDriver(base.HypervisorDriver):
         for disk in instance['disks']:
             if disk['location'] != 'local':
                 continue
-            path = guest.move_paths(disk['path'], instance.get('local_storage_path'),
-                                    self.opts.local_storage_path)
+            try:
+                path = guest.moved_path(disk['path'], instance.get('local_storage_path'),
+                                        self.opts.local_storage_path)
+            except exception.Invalid:
+                continue  # prepare_live_incoming refused it: nothing was made for it
             if path != disk['path'] and os.path.exists(path) and not self._in_use(path):
                 os.unlink(path)
 
     def _in_use(self, path):
+        """A domain here has ``path`` as a disk (its source, not some text of its XML)."""
         for dom in self.conn.listAllDomains(0):
-            if path in dom.XMLDesc(0):
-                return True
+            try:
+                if guest.uses_file(dom.XMLDesc(0), path):
+                    return True
+            except self.libvirt.libvirtError:
+                continue  # it left while we looked
         return False
 
     def mark_uncertain(self, name):
@@ -431,7 +440,9 @@ class LibvirtDriver(base.HypervisorDriver):
         except self.libvirt.libvirtError:
             pass
         for path in guest.local_files(instance):
-            if os.path.exists(path) and not self._in_use(path):
+            # Only files of this host's storage: the paths came with the request.
+            if (names.is_under(path, self.opts.local_storage_path) and os.path.exists(path)
+                    and not self._in_use(path)):
                 os.unlink(path)
 
     # Power and cold migration ------------------------------------------------------
@@ -482,13 +493,18 @@ class LibvirtDriver(base.HypervisorDriver):
         paths = {}
         disks = {'disk:' + d['name']: d for d in instance['disks']}
         for f in files:
-            if f['kind'] == 'saved_state':
-                paths[f['id']] = os.path.join(self.opts.local_storage_path,
-                                              '%s.incoming-save' % instance['name'])
-            else:
-                paths[f['id']] = guest.move_paths(disks[f['id']]['path'],
+            if f['id'] == 'saved_state' and f['kind'] == 'saved_state':
+                paths[f['id']] = names.safe_path(
+                    self.opts.local_storage_path,
+                    '%s.incoming-save' % names.check('instance', instance['name']))
+            elif f['kind'] == 'disk' and disks.get(f['id'], {}).get('location') == 'local':
+                paths[f['id']] = guest.moved_path(disks[f['id']]['path'],
                                                   instance['local_storage_path'],
                                                   self.opts.local_storage_path)
+            else:
+                raise exception.Invalid(reason='file %r (%r) of %s is neither a local disk '
+                                               'of it nor its saved memory'
+                                               % (f['id'], f['kind'], instance['name']))
         return paths
 
     def cold_define(self, instance, files):
