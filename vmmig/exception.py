@@ -51,6 +51,12 @@ class InvalidName(Invalid):
     msg_fmt = "Invalid %(kind)s %(value)s: %(reason)s"
 
 
+class InvalidDefinition(Invalid):
+    """A domain definition the agent was asked to define holds what the VM may not have."""
+
+    msg_fmt = "The definition of %(instance)s is refused on %(host)s: %(reasons)s"
+
+
 class DriverNotFound(Invalid):
     msg_fmt = ("%(option)s names %(name)r, which is not %(what)s. "
                "Choices: %(choices)s")

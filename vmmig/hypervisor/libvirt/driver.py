@@ -14,6 +14,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 from vmmig.hypervisor import base
+from vmmig.hypervisor.libvirt import definition
 from vmmig.hypervisor.libvirt import guest
 from vmmig.hypervisor.libvirt import migration
 from vmmig import exception
@@ -507,9 +508,22 @@ class LibvirtDriver(base.HypervisorDriver):
                                                % (f['id'], f['kind'], instance['name']))
         return paths
 
+    def _checked_definition(self, xml, instance):
+        """``xml`` when it may be defined here for ``instance``; InvalidDefinition listing
+        every reason otherwise (vmmig.hypervisor.libvirt.definition): it came over RPC
+        or from the database, and libvirt would define whatever it names."""
+        reasons = definition.problems(
+            xml, instance, [self.opts.local_storage_path, self.opts.shared_storage_path],
+            self.opts.allowed_paths)
+        if reasons:
+            raise exception.InvalidDefinition(instance=instance.get('name'), host=self.host,
+                                              reasons='; '.join(reasons))
+        return xml
+
     def cold_define(self, instance, files):
         xml = guest.move_paths(instance['xml'], instance.get('local_storage_path'),
                                self.opts.local_storage_path)
+        self._checked_definition(xml, instance)
         with self._pci_lock:
             xml = self._assign_pci_devices(instance, xml)
             dom = self.conn.defineXML(xml)
@@ -546,7 +560,7 @@ class LibvirtDriver(base.HypervisorDriver):
         """Started again if it ran; defined only (shut off) otherwise. A suspended VM
         stays suspended when its managed save image is here too (managed_save_path on
         shared storage): libvirt finds it by the domain's name once it is defined."""
-        dom = self.conn.defineXML(instance['xml'])
+        dom = self.conn.defineXML(self._checked_definition(instance['xml'], instance))
         if instance['power_state'] == 'running':
             dom.create()
         elif instance['power_state'] != 'suspended' and dom.hasManagedSaveImage(0):
