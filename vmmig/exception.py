@@ -130,6 +130,12 @@ class HypervisorError(VmmigException):
     msg_fmt = "Hypervisor on %(host)s: %(reason)s"
 
 
+class HostServedElsewhere(Invalid):
+    msg_fmt = ("Host %(host)s is up and served by agent process %(server)s, which still "
+               "answers; %(agent)s may not register it (stop that agent first)")
+    code = 409
+
+
 class HostNotServed(VmmigException):
     msg_fmt = ("Agent process %(agent)s does not serve host %(host)s (it serves "
                "%(served)s): the host registered elsewhere since")
