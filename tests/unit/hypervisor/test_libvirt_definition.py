@@ -118,3 +118,24 @@ def test_the_driver_defines_nothing_it_refused(tmp_path, step):
         assert driver.conn.defined == []
     finally:
         fixture.cleanUp()
+
+
+class _Dom(object):
+    def __init__(self, name):
+        self._name = name
+
+    def name(self):
+        return self._name
+
+
+def test_a_domain_named_against_the_rule_is_left_out_with_a_warning(caplog):
+    from vmmig import conf
+    from vmmig.hypervisor.libvirt import driver as libvirt_driver
+
+    driver = libvirt_driver.LibvirtDriver(conf.CONF, 'host2')
+    driver.conn = type('Conn', (), {'listAllDomains': lambda self, flags: [
+        _Dom('../../etc'), _Dom('-o')]})()
+    assert driver.list_instances() == []
+    assert driver.list_instances() == []
+    assert caplog.text.count("domain '../../etc' is not managed by vmmig") == 1
+    assert "domain '-o' is not managed by vmmig: a name must not start with '-'" in caplog.text

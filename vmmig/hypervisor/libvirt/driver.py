@@ -72,6 +72,7 @@ class LibvirtDriver(base.HypervisorDriver):
         self._pci = None
         # Devices are chosen for an arriving VM one VM at a time: never one given twice.
         self._pci_lock = threading.Lock()
+        self._unnamed = set()  # domain names already warned about
 
     def validate(self):
         self.libvirt = _import_libvirt()
@@ -130,11 +131,27 @@ class LibvirtDriver(base.HypervisorDriver):
         out = []
         for dom in self.conn.listAllDomains(0):
             try:
+                if not self._named_by_the_rule(dom.name()):
+                    continue
                 if not self._incoming(dom):
                     out.append(self._instance(dom))
             except self.libvirt.libvirtError:
                 continue  # it left while we looked
         return out
+
+    def _named_by_the_rule(self, name):
+        """Domains whose name breaks vmmig's rule (vmmig.names) are left out of what this
+        agent reports, with a warning once per name: vmmig could not move them (their
+        name would become a path, an argument of every call) and an operator should
+        see why, rather than have the agent stop reporting the host's other VMs."""
+        wrong = names.problem(name)
+        if wrong is None:
+            return True
+        if name not in self._unnamed:
+            self._unnamed.add(name)
+            LOG.warning('host %s: domain %r is not managed by vmmig: %s', self.host, name,
+                        wrong)
+        return False
 
     def get_instance(self, name):
         dom = self._domain(name)
