@@ -25,6 +25,7 @@ import oslo_messaging as messaging
 from vmmig.conductor import holds
 from vmmig import exception
 from vmmig import limits
+from vmmig import names
 
 #: The most any one argument may weigh as JSON: the libvirt XML of a VM with many
 #: devices is tens of KiB; a host's report of a thousand VMs is a few MiB.
@@ -45,16 +46,10 @@ class Refused(Exception):
 
 
 def _name(kind, value, where):
-    """The one check of a host or VM name here (the name rule of vmmig.names replaces
-    it): a string, not blank, within its column, without control characters."""
-    if not isinstance(value, str):
-        raise Refused(where, 'a %s name must be a string, not %s' % (kind, _type(value)))
-    if not value.strip():
-        raise Refused(where, 'a %s name must not be blank' % kind)
-    if len(value) > limits.NAME_MAX:
-        raise Refused(where, 'a %s name has at most %d characters; this one has %d'
-                      % (kind, limits.NAME_MAX, len(value)))
-    _printable(value, where, lines=False)
+    """A host, VM, disk or volume name: the one rule of vmmig.names."""
+    wrong = names.problem(value)
+    if wrong:
+        raise Refused(where, 'a %s name: %s' % (kind, wrong))
     return value
 
 

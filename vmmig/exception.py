@@ -51,6 +51,18 @@ class InvalidConfigFile(Invalid):
     msg_fmt = "Configuration file %(path)s cannot be used: %(reason)s"
 
 
+class InvalidName(Invalid):
+    """A name (of a VM, disk, host, volume) that breaks the rule of vmmig.names."""
+
+    msg_fmt = "Invalid %(kind)s %(value)s: %(reason)s"
+
+
+class InvalidDefinition(Invalid):
+    """A domain definition the agent was asked to define holds what the VM may not have."""
+
+    msg_fmt = "The definition of %(instance)s is refused on %(host)s: %(reasons)s"
+
+
 class DriverNotFound(Invalid):
     msg_fmt = ("%(option)s names %(name)r, which is not %(what)s. "
                "Choices: %(choices)s")
@@ -122,6 +134,12 @@ class MigrationCancelled(MigrationFailed):
 
 class HypervisorError(VmmigException):
     msg_fmt = "Hypervisor on %(host)s: %(reason)s"
+
+
+class HostServedElsewhere(Invalid):
+    msg_fmt = ("Host %(host)s is up and served by agent process %(server)s, which still "
+               "answers; %(agent)s may not register it (stop that agent first)")
+    code = 409
 
 
 class HostNotServed(VmmigException):

@@ -350,6 +350,10 @@ def agent_conf(env, host):
         'managed_save_path': os.path.join(env.virt_dir, 'hosts', host, 'lib', 'qemu', 'save'),
         'migration_uri': 'tcp://%s' % address,
         'migration_listen_address': address,
+        # The test guests boot a kernel of the image directory and log their console
+        # under the virt dir: files a definition an agent receives may name.
+        'allowed_paths': ','.join([os.path.join(env.virt_dir, 'img'),
+                                   os.path.join(env.virt_dir, 'console'), '/usr/bin']),
     }}
 
 
@@ -698,6 +702,42 @@ def test_refused_cpu_feature_the_destination_lacks(cloud):
         _refused(cloud, name, 'host2', True, 'sha-ni')
     finally:
         cloud.remove(name)
+
+
+def test_cold_define_refuses_a_disk_outside_the_storage_path(cloud, tmp_path):
+    """A definition that came over RPC naming a disk outside the agent's storage (here a
+    file of the test's own) is refused, and libvirt defines nothing."""
+    from vmmig import conf
+    from vmmig import exception
+    from vmmig.hypervisor.libvirt import driver as libvirt_driver
+
+    outside = tmp_path / 'outside.qcow2'
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '--', str(outside), '1M'],
+                   check=True)
+    name = 'lv-hostile'
+    xml = ve.guest_domain_xml(name, disks=[str(outside)], base=cloud.env.virt_dir)
+    instance = {'name': name, 'power_state': 'shutoff', 'xml': xml, 'pci_devices': [],
+                'vgpus': [], 'local_storage_path': cloud.env.local_dir('host1'),
+                'disks': [{'name': 'vda', 'location': 'local', 'path': str(outside)}]}
+    fixture = vfix.ConfFixture()
+    fixture.setUp()
+    try:
+        for key, value in agent_conf(cloud.env, 'host2')['libvirt'].items():
+            conf.CONF.set_override(key, value.split(',') if key == 'allowed_paths' else value,
+                                   group='libvirt')
+        driver = libvirt_driver.LibvirtDriver(conf.CONF, 'host2')
+        driver.init_host()
+        try:
+            with pytest.raises(exception.InvalidDefinition) as err:
+                driver.cold_define(instance, [])
+            assert str(outside) in str(err.value)
+        finally:
+            driver.cleanup_host()
+    finally:
+        fixture.cleanUp()
+    import libvirt
+    with pytest.raises(libvirt.libvirtError):
+        cloud.conns['host2'].lookupByName(name)
 
 
 def test_refused_pci_passthrough(cloud):

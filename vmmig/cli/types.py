@@ -6,25 +6,12 @@ conductor holds too.
 """
 
 import argparse
-import unicodedata
 import uuid
 
 from vmmig.conductor import holds
 from vmmig import exception
 from vmmig import limits
-
-
-def _control_characters(value):
-    return sorted({'U+%04X' % ord(c) for c in value if unicodedata.category(c) == 'Cc'})
-
-
-def _printable(value, what):
-    bad = _control_characters(value)
-    if bad:
-        # A newline would cut the name in the one-line answer and show another VM's name.
-        raise argparse.ArgumentTypeError('%s %r contains control characters (%s)'
-                                         % (what, value, ', '.join(bad)))
-    return value
+from vmmig import names
 
 
 def migration_id(value):
@@ -43,13 +30,12 @@ def migration_id(value):
 
 
 def name(value):
-    """A VM or host name: not blank, no control characters, fits its column."""
-    if not value.strip():
-        raise argparse.ArgumentTypeError('a name must not be blank')
-    if len(value) > limits.NAME_MAX:
-        raise argparse.ArgumentTypeError('a name has at most %d characters; this one has %d'
-                                         % (limits.NAME_MAX, len(value)))
-    return _printable(value, 'name')
+    """A VM or host name: the rule of vmmig.names, the one the agents and the cluster
+    file hold names to."""
+    wrong = names.problem(value)
+    if wrong:
+        raise argparse.ArgumentTypeError('%r: %s' % (value, wrong))
+    return value
 
 
 def hold_reason(value):

@@ -24,6 +24,9 @@ CONF = conf.CONF
 # Times a request whose chosen destination filled up meanwhile is placed again.
 ROOM_ATTEMPTS = 3
 
+# Seconds the old agent process of a host has to answer before another takes the host.
+TAKEOVER_PING_TIMEOUT = 5
+
 # Job statistics key -> migration record column.
 PROGRESS_FIELDS = {
     'data_total': 'bytes_total', 'data_processed': 'bytes_processed',
@@ -242,6 +245,7 @@ class ConductorManager(object):
     @args.accepts(host=args.Name('host'), facts=args.FACTS, instances=args.INSTANCES,
                   reported_at=args.TIME, agent=args.Optional(args.Name('agent')))
     def agent_started(self, context, host, facts, instances, reported_at, agent=None):
+        self._check_takeover(host, agent)
         db.host_heartbeat(host, facts, agent=agent, reported_at=reported_at)
         self.addresses.learn(host, agent)
         evacuated = set()
@@ -255,6 +259,36 @@ class ConductorManager(object):
         db.instances_report(host, [i for i in instances if i['name'] not in gone],
                             reported_at)
         return gone
+
+    def _check_takeover(self, host, agent):
+        """A host changes agent process only when it is down or its old process is gone.
+
+        Any client of the bus may call agent_started: a wrong one would replace the
+        host's facts and VM list (VMs vanished from the database). The old process
+        is asked (ping, a short timeout) before it is replaced.
+        """
+        try:
+            record = db.host_get(host)
+        except exception.HostNotFound:
+            return
+        old, new = record['agent'] or host, agent or host
+        if old == new:
+            return
+        if record['state'] == 'up' and self._answers(old, host):
+            LOG.warning('Host %s: agent process %s asked to register it while %s, which '
+                        'serves it, still answers; refused', host, new, old)
+            raise exception.HostServedElsewhere(host=host, server=old, agent=new)
+        LOG.warning('Host %s: agent process %s takes it over from %s (%s)', host, new, old,
+                    'the host was down' if record['state'] != 'up'
+                    else '%s no longer answers' % old)
+
+    def _answers(self, server, host):
+        api = agent_rpcapi.AgentAPI(server_of=lambda _host: server)
+        try:
+            return api.ping(host, timeout=min(TAKEOVER_PING_TIMEOUT,
+                                              CONF.conductor.heartbeat_timeout)) == host
+        except Exception:  # noqa: a timeout, a process that no longer serves it: gone
+            return False
 
     @args.accepts(migration_id=args.MigrationId(), stats=args.STATS)
     def migration_progress(self, context, migration_id, stats):

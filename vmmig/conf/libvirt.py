@@ -25,6 +25,17 @@ libvirt_opts = [
     cfg.StrOpt('managed_save_path', default='/var/lib/libvirt/qemu/save',
                help='Directory where the libvirt daemon keeps managed save images '
                     '(the memory of suspended VMs), as this agent sees it.'),
+    cfg.ListOpt('allowed_paths',
+                default=['/usr/bin', '/usr/libexec', '/usr/share', '/var/log/libvirt',
+                         '/var/lib/libvirt/qemu/nvram'],
+                help='Directories, besides local_storage_path and shared_storage_path, '
+                     'that a domain definition this agent receives (cold migration, '
+                     'evacuation) may name files in: the emulator, firmware and direct-boot '
+                     'kernels, console log files, UEFI variable stores. A definition naming '
+                     'a host file elsewhere is refused. Disks are always held to the two '
+                     'storage paths and the VM\'s own volumes. Possible values: a comma-'
+                     'separated list of absolute directories. Related options: '
+                     'local_storage_path, shared_storage_path.'),
     cfg.IntOpt('auto_converge_initial', default=20, min=1, max=99,
                help='Initial guest CPU throttle (percent) of auto-converge.'),
     cfg.IntOpt('auto_converge_increment', default=10, min=1, max=99,

@@ -22,6 +22,9 @@ REFUSED = [
     ('evacuate-host', ['server', 'evacuate', '--host', 'a\rb'], 'control characters'),
     ('eligible-vm', ['host', 'eligible', 'a\nb'], 'control characters'),
     ('list-vm', ['migration', 'list', '--instance', 'a\tb'], 'control characters'),
+    ('vm-path', ['server', 'migrate', '../../etc/x'], 'must not contain "/"'),
+    ('vm-option', ['migration', 'list', '--instance=-rf'], "must not start with '-'"),
+    ('host-non-ascii', ['host', 'eligible', 'caf\u00e9-1'], "must not contain '\u00e9'"),
     ('reason-too-long', ['migration', 'hold', '1', '--reason', 'x' * 10000],
      'at most 255 characters; this one has 10000'),
     ('reason-blank', ['migration', 'hold', '1', '--reason', '  '],
@@ -56,7 +59,8 @@ ACCEPTED = [
     (['migration', 'show', '0000000A-0000-4000-8000-000000000001'], 'migration_get',
      ('0000000a-0000-4000-8000-000000000001',)),
     (['migration', 'hold', '1', '--reason', 'r' * 255], 'migration_hold', ('1', 'r' * 255)),
-    (['host', 'eligible', 'caf\u00e9-1'], 'host_eligible', ('caf\u00e9-1', 'cold')),
+    (['host', 'eligible', 'instance-0000001a'], 'host_eligible', ('instance-0000001a', 'cold')),
+    (['migration', 'list', '--host', 'compute-1.example.org'], 'migration_list', ()),
 ]
 
 

@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from vmmig import exception
 from vmmig.hypervisor.libvirt import guest
 
 GiB = 1024 ** 3
@@ -140,3 +141,50 @@ def test_mdev_types_and_the_type_of_an_mdev():
     mdev = """<device><name>mdev_4b20d080</name><capability type='mdev'>
       <type id='nvidia-63'/><iommuGroup number='12'/></capability></device>"""
     assert guest.mdev_type(mdev) == 'nvidia-63'
+
+
+# Moving local disk paths ---------------------------------------------------------------
+MOVABLE = """<domain type='qemu'><name>vm</name>
+  <description>disk at /src/local/vm.qcow2; see /src/local/notes</description>
+  <devices>
+    <disk type='file' device='disk'><source file='/src/local/vm.qcow2'/>
+      <target dev='vda'/></disk>
+    <disk type='file' device='disk'><source file='/shared/vm-data.qcow2'/>
+      <target dev='vdb'/></disk>
+  </devices>
+</domain>"""
+
+
+def test_only_disk_sources_are_moved():
+    root = ET.fromstring(guest.move_paths(MOVABLE, '/src/local', '/dst/local'))
+    assert [s.get('file') for s in root.findall('./devices/disk/source')] == [
+        '/dst/local/vm.qcow2', '/shared/vm-data.qcow2']
+    assert root.findtext('description') == ('disk at /src/local/vm.qcow2; '
+                                            'see /src/local/notes')
+
+
+def test_nothing_to_move_leaves_the_text_as_it_is():
+    assert guest.move_paths(MOVABLE, '/elsewhere', '/dst/local') == MOVABLE
+    assert guest.move_paths(MOVABLE, '/src/local', '/src/local') == MOVABLE
+
+
+def test_a_disk_climbing_out_of_the_source_storage_is_refused():
+    hostile = MOVABLE.replace('/src/local/vm.qcow2', '/src/local/x/../../../etc/passwd')
+    # Normalised, it is not under /src/local: it is left alone, and never moved outside.
+    moved = guest.move_paths(hostile, '/src/local', '/dst/local')
+    assert '/dst/' not in moved
+    with pytest.raises(exception.Invalid):
+        guest.moved_path('/src/local/../../etc/passwd', '/src/local', '/dst/local')
+
+
+def test_a_file_is_in_use_only_as_a_disk_source(tmp_path):
+    disk = tmp_path / 'a&b.qcow2'
+    xml = ("<domain><description>%s</description><devices><disk type='file'>"
+           "<source file='%s'/></disk></devices></domain>")
+    # Named only in the description: not in use. As a source, escaped in XML: in use.
+    assert not guest.uses_file(xml % (tmp_path / 'vm.qcow2', '/other.qcow2'),
+                               str(tmp_path / 'vm.qcow2'))
+    assert guest.uses_file(xml % ('', str(disk).replace('&', '&amp;')), str(disk))
+    # A longer name that contains the path is another file.
+    assert not guest.uses_file(xml % ('', str(tmp_path / 'vm.qcow2.bak')),
+                               str(tmp_path / 'vm.qcow2'))

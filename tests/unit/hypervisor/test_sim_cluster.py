@@ -32,7 +32,20 @@ MALFORMED = [
      'hosts.a.memory_mb: must be a whole number >= 1, not -1'),
     ('host-link', _text(hosts={'a': {'link_gbps': 0}}), 'hosts.a.link_gbps: must be a number > 0'),
     ('host-unknown-key', _text(hosts={'a': {'vcpu': 4}}), 'hosts.a.vcpu: unknown key'),
-    ('host-empty-name', _text(hosts={'': {}, 'a': {}}), 'hosts.: a name must not be empty'),
+    ('host-empty-name', _text(hosts={'': {}, 'a': {}}), 'hosts.: a name must not be blank'),
+    ('host-path', _text(hosts={'../../x': {}, 'a': {}}),
+     'hosts.../../x: a name must not contain "/"'),
+    ('vm-path', _text({'../../escaped': _vm()}),
+     'instances.../../escaped: a name must not contain "/"'),
+    ('vm-dots', _text({'..': _vm()}), "instances...: a name must not start with '.'"),
+    ('disk-path', _text({'web-1': _vm(disks=[{'name': '../../../x', 'size_gb': 1,
+                                              'location': 'local'}])}),
+     'instances.web-1.disks.0.name: must be a name (1 to 255 characters'),
+    ('volume-option', _text({'web-1': _vm(disks=[{'name': 'vda', 'size_gb': 1,
+                                                  'location': 'volume', 'volume': '-x'}])}),
+     'instances.web-1.disks.0.volume: must be a name'),
+    ('shared-storage-path', _text(hosts={'a': {'shared_storage': '../../..'}}),
+     'hosts.a.shared_storage: must be a name'),
     ('duplicate-host', '{"hosts": {"a": {}, "a": {"vcpus": 2}}}', 'hosts.a: given more than once'),
     ('duplicate-vm', '{"hosts": {"a": {}}, "instances": {"v": {"host": "a"}, '
                      '"v": {"host": "a"}}}', 'instances.v: given more than once'),
@@ -104,6 +117,37 @@ def test_a_bad_cluster_file_writes_nothing(tmp_path):
     assert 'instances.web-1.vcpus' in result.stderr
     # The state directory is there (the configuration was good); nothing is in it.
     assert os.listdir(tmp_path / 'state') == []
+
+
+HOSTILE = [
+    ('vm', {'../../../../escaped-vm': _vm(
+        disks=[{'name': 'vda', 'size_gb': 1, 'location': 'local'}],
+        power_state='suspended')}, {}),
+    ('disk', {'web-1': _vm(disks=[{'name': '../../../../../../escaped-disk', 'size_gb': 1,
+                                   'location': 'local'}])}, {}),
+    ('shared', None, {'a': {'shared_storage': '../../../escaped-shared'}, 'b': {}}),
+]
+
+
+@pytest.mark.parametrize('instances,hosts', [c[1:] for c in HOSTILE],
+                         ids=[c[0] for c in HOSTILE])
+def test_a_hostile_cluster_file_writes_nothing_outside_the_state_dir(tmp_path, instances,
+                                                                     hosts):
+    # ``host list`` alone starts every simulated host, which made its VMs' files.
+    top = tmp_path / 'top'
+    top.mkdir()
+    path = tmp_path / 'cluster.json'
+    path.write_text(_text(instances, hosts))
+    before = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob('*')]
+    result = cli_tests.run(['host', 'list'], cli_tests.FakeConductor(), top,
+                           config='[DEFAULT]\nembedded = true\n'
+                                  '[sim]\ncluster_file = %s\n' % path,
+                           services=cli._embedded_services)
+    outside = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob('*')
+                     if not p.is_relative_to(top / 'state'))
+    assert outside == sorted(before + ['top/vmmig.conf'])
+    assert result.code == 1
+    assert 'escaped' in result.stderr
 
 
 # Devices, vGPUs, capabilities ----------------------------------------------------

@@ -94,7 +94,7 @@ class Cloud(object):
         self.wait_hosts_up()
 
     def agent(self, host):
-        return next(a for a in self.services.agents if a.host == host)
+        return next(a for a in self.services.agents if getattr(a, 'host', None) == host)
 
     def stop_agent(self, host):
         """The host dies: its agent stops answering and sending heartbeats."""

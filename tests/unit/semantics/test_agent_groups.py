@@ -8,6 +8,7 @@ from tests.unit.semantics import helpers as h
 from vmmig.agent import manager as agent_manager
 from vmmig.agent import router
 from vmmig.agent import rpcapi as agent_rpcapi
+from vmmig.conductor import rpcapi as conductor_rpcapi
 from vmmig.db import api as db
 from vmmig import exception
 
@@ -37,7 +38,11 @@ def test_hosts_of_a_group_are_addressed_through_its_server(make_cloud):
 def test_a_host_that_registers_on_its_own_is_addressed_by_its_name(make_cloud):
     cloud = _cloud(make_cloud)
     manager = cloud.services.conductor.manager
-    # As an agent of its own registering would (1.1: no agent argument).
+    # b leaves the group's process (stopped there), then registers on its own, as an
+    # agent of its own would (1.1: no agent argument).
+    group = next(a for a in cloud.services.agents if getattr(a, 'name', None) == 'agents-ab')
+    group.stop()
+    cloud.services.agents.remove(group)
     manager.agent_started({}, 'b', db.host_get('b')['facts'], [], reported_at=0.0)
     assert db.host_agent('b') == 'b'
     assert manager.addresses.server_of('b') == 'b'
@@ -78,3 +83,34 @@ def test_a_stale_address_is_read_again_when_the_process_refuses(make_cloud):
     manager.addresses.learn('c', 'agents-ab')
     assert manager.agents.ping('c') == 'c'
     assert manager.addresses.server_of('c') == 'c'
+
+
+def _as_recorded(host):
+    record = db.host_get(host)
+    return (record['agent'], record['facts'],
+            sorted(i['name'] for i in db.instance_list(host=host)))
+
+
+def test_an_up_host_whose_agent_answers_is_not_taken_over(make_cloud):
+    cloud = _cloud(make_cloud)
+    manager = cloud.services.conductor.manager
+    before = _as_recorded('a')
+    assert before[2] == ['vm1']
+    with pytest.raises(exception.HostServedElsewhere) as e:
+        # Over the bus, as any client of it could.
+        conductor_rpcapi.ConductorAPI().agent_started('a', {'vcpus': 1}, [], 0.0,
+                                                      agent='rogue')
+    assert 'served by agent process agents-ab, which still answers' in str(e.value)
+    assert _as_recorded('a') == before
+    assert manager.addresses.server_of('a') == 'agents-ab'
+
+
+def test_a_down_host_is_taken_over_and_it_is_logged(make_cloud, caplog):
+    cloud = _cloud(make_cloud)
+    manager = cloud.services.conductor.manager
+    cloud.stop_agent('c')
+    facts = db.host_get('c')['facts']
+    manager.agent_started({}, 'c', facts, [], reported_at=0.0, agent='agents-new')
+    assert db.host_agent('c') == 'agents-new'
+    assert db.host_get('c')['state'] == 'up'
+    assert 'agent process agents-new takes it over from c (the host was down)' in caplog.text

@@ -14,9 +14,11 @@ import uuid
 import xml.etree.ElementTree as ET
 
 from vmmig.hypervisor import base
+from vmmig.hypervisor.libvirt import definition
 from vmmig.hypervisor.libvirt import guest
 from vmmig.hypervisor.libvirt import migration
 from vmmig import exception
+from vmmig import names
 
 LOG = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class LibvirtDriver(base.HypervisorDriver):
         self._pci = None
         # Devices are chosen for an arriving VM one VM at a time: never one given twice.
         self._pci_lock = threading.Lock()
+        self._unnamed = set()  # domain names already warned about
 
     def validate(self):
         self.libvirt = _import_libvirt()
@@ -128,11 +131,27 @@ class LibvirtDriver(base.HypervisorDriver):
         out = []
         for dom in self.conn.listAllDomains(0):
             try:
+                if not self._named_by_the_rule(dom.name()):
+                    continue
                 if not self._incoming(dom):
                     out.append(self._instance(dom))
             except self.libvirt.libvirtError:
                 continue  # it left while we looked
         return out
+
+    def _named_by_the_rule(self, name):
+        """Domains whose name breaks vmmig's rule (vmmig.names) are left out of what this
+        agent reports, with a warning once per name: vmmig could not move them (their
+        name would become a path, an argument of every call) and an operator should
+        see why, rather than have the agent stop reporting the host's other VMs."""
+        wrong = names.problem(name)
+        if wrong is None:
+            return True
+        if name not in self._unnamed:
+            self._unnamed.add(name)
+            LOG.warning('host %s: domain %r is not managed by vmmig: %s', self.host, name,
+                        wrong)
+        return False
 
     def get_instance(self, name):
         dom = self._domain(name)
@@ -325,14 +344,15 @@ class LibvirtDriver(base.HypervisorDriver):
         for disk in instance['disks']:
             if disk['location'] != 'local':
                 continue
-            path = guest.move_paths(disk['path'], instance['local_storage_path'],
+            path = guest.moved_path(disk['path'], instance['local_storage_path'],
                                     self.opts.local_storage_path)
             if os.path.exists(path):
                 raise exception.HypervisorError(
                     host=self.host, reason='%s exists already; not overwriting it' % path)
-            # An empty disk of the same size: block migration fills it.
-            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', path,
-                            str(disk['capacity'])], check=True)
+            # An empty disk of the same size: block migration fills it. The path is
+            # absolute and checked; '--' all the same, so qemu-img never reads an option.
+            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '--', path,
+                            str(int(disk['capacity']))], check=True)
             created.append(path)
         return {'host': self.host, 'peer_uri': self.opts.peer_uri or self.opts.uri,
                 'migration_uri': self.opts.migration_uri,
@@ -407,15 +427,22 @@ class LibvirtDriver(base.HypervisorDriver):
         for disk in instance['disks']:
             if disk['location'] != 'local':
                 continue
-            path = guest.move_paths(disk['path'], instance.get('local_storage_path'),
-                                    self.opts.local_storage_path)
+            try:
+                path = guest.moved_path(disk['path'], instance.get('local_storage_path'),
+                                        self.opts.local_storage_path)
+            except exception.Invalid:
+                continue  # prepare_live_incoming refused it: nothing was made for it
             if path != disk['path'] and os.path.exists(path) and not self._in_use(path):
                 os.unlink(path)
 
     def _in_use(self, path):
+        """A domain here has ``path`` as a disk (its source, not some text of its XML)."""
         for dom in self.conn.listAllDomains(0):
-            if path in dom.XMLDesc(0):
-                return True
+            try:
+                if guest.uses_file(dom.XMLDesc(0), path):
+                    return True
+            except self.libvirt.libvirtError:
+                continue  # it left while we looked
         return False
 
     def mark_uncertain(self, name):
@@ -431,7 +458,9 @@ class LibvirtDriver(base.HypervisorDriver):
         except self.libvirt.libvirtError:
             pass
         for path in guest.local_files(instance):
-            if os.path.exists(path) and not self._in_use(path):
+            # Only files of this host's storage: the paths came with the request.
+            if (names.is_under(path, self.opts.local_storage_path) and os.path.exists(path)
+                    and not self._in_use(path)):
                 os.unlink(path)
 
     # Power and cold migration ------------------------------------------------------
@@ -482,18 +511,36 @@ class LibvirtDriver(base.HypervisorDriver):
         paths = {}
         disks = {'disk:' + d['name']: d for d in instance['disks']}
         for f in files:
-            if f['kind'] == 'saved_state':
-                paths[f['id']] = os.path.join(self.opts.local_storage_path,
-                                              '%s.incoming-save' % instance['name'])
-            else:
-                paths[f['id']] = guest.move_paths(disks[f['id']]['path'],
+            if f['id'] == 'saved_state' and f['kind'] == 'saved_state':
+                paths[f['id']] = names.safe_path(
+                    self.opts.local_storage_path,
+                    '%s.incoming-save' % names.check('instance', instance['name']))
+            elif f['kind'] == 'disk' and disks.get(f['id'], {}).get('location') == 'local':
+                paths[f['id']] = guest.moved_path(disks[f['id']]['path'],
                                                   instance['local_storage_path'],
                                                   self.opts.local_storage_path)
+            else:
+                raise exception.Invalid(reason='file %r (%r) of %s is neither a local disk '
+                                               'of it nor its saved memory'
+                                               % (f['id'], f['kind'], instance['name']))
         return paths
+
+    def _checked_definition(self, xml, instance):
+        """``xml`` when it may be defined here for ``instance``; InvalidDefinition listing
+        every reason otherwise (vmmig.hypervisor.libvirt.definition): it came over RPC
+        or from the database, and libvirt would define whatever it names."""
+        reasons = definition.problems(
+            xml, instance, [self.opts.local_storage_path, self.opts.shared_storage_path],
+            self.opts.allowed_paths)
+        if reasons:
+            raise exception.InvalidDefinition(instance=instance.get('name'), host=self.host,
+                                              reasons='; '.join(reasons))
+        return xml
 
     def cold_define(self, instance, files):
         xml = guest.move_paths(instance['xml'], instance.get('local_storage_path'),
                                self.opts.local_storage_path)
+        self._checked_definition(xml, instance)
         with self._pci_lock:
             xml = self._assign_pci_devices(instance, xml)
             dom = self.conn.defineXML(xml)
@@ -530,7 +577,7 @@ class LibvirtDriver(base.HypervisorDriver):
         """Started again if it ran; defined only (shut off) otherwise. A suspended VM
         stays suspended when its managed save image is here too (managed_save_path on
         shared storage): libvirt finds it by the domain's name once it is defined."""
-        dom = self.conn.defineXML(instance['xml'])
+        dom = self.conn.defineXML(self._checked_definition(instance['xml'], instance))
         if instance['power_state'] == 'running':
             dom.create()
         elif instance['power_state'] != 'suspended' and dom.hasManagedSaveImage(0):

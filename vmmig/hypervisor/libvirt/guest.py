@@ -9,6 +9,8 @@ import os
 import struct
 import xml.etree.ElementTree as ET
 
+from vmmig import exception
+from vmmig import names
 from vmmig.storage import base as storage
 
 POWER_STATES = {0: 'shutoff', 1: 'running', 2: 'running', 3: 'paused', 4: 'running',
@@ -226,11 +228,55 @@ def instance_of(dom, shared_path, has_managed_save, capacities=None, pci_product
     }
 
 
+def moved_path(path, source_dir, dest_dir):
+    """Where a file of the source host's local storage goes on this host: the same
+    path relative to ``dest_dir``, each part a checked name (vmmig.names).
+
+    Invalid when ``path`` is not under ``source_dir``: a path the caller sent may
+    name any file, and a copy or a ``qemu-img create`` there would overwrite it.
+    """
+    if not path or not source_dir or not os.path.isabs(path):
+        raise exception.Invalid(reason='local disk %r is not a path under the source\'s '
+                                       'local storage %r' % (path, source_dir))
+    relative = os.path.relpath(os.path.normpath(path), os.path.normpath(source_dir))
+    if relative == '.' or relative.split('/')[0] == '..':
+        raise exception.Invalid(reason='local disk %s is not under the source\'s local '
+                                       'storage %s' % (path, source_dir))
+    return names.safe_path(dest_dir, *relative.split('/'))
+
+
+def file_sources(root):
+    """The <source file=...> elements of a domain's file-backed disks."""
+    return [s for s in root.findall("./devices/disk[@type='file']/source") if s.get('file')]
+
+
 def move_paths(xml, source_dir, dest_dir):
-    """The domain XML with every path under the source's local storage moved to the dest's."""
+    """The domain XML with each file-backed disk of the source's local storage moved to
+    this host's (``moved_path``); nothing else in it is touched (a <description>
+    naming the path stays as it was). The same text when nothing moved."""
     if not source_dir or os.path.realpath(source_dir) == os.path.realpath(dest_dir):
         return xml
-    return xml.replace(source_dir.rstrip('/') + '/', dest_dir.rstrip('/') + '/')
+    root = ET.fromstring(xml)
+    moved = False
+    for source in file_sources(root):
+        if _in_dir(source.get('file'), source_dir):
+            source.set('file', moved_path(source.get('file'), source_dir, dest_dir))
+            moved = True
+    return ET.tostring(root, encoding='unicode') if moved else xml
+
+
+def _in_dir(path, directory):
+    """``path`` is under ``directory``, as text (the source host's files: not here)."""
+    relative = os.path.relpath(os.path.normpath(path), os.path.normpath(directory))
+    return relative != '.' and relative.split('/')[0] != '..'
+
+
+def uses_file(xml, path):
+    """A domain's disks (or their backing chains) use the file ``path``."""
+    wanted = os.path.realpath(path)
+    root = ET.fromstring(xml)
+    return any(os.path.realpath(s.get('file')) == wanted
+               for s in root.findall('./devices/disk//source') if s.get('file'))
 
 
 def local_files(instance):

@@ -23,6 +23,7 @@ from vmmig.hypervisor.sim import clock as sim_clock
 from vmmig.hypervisor.sim import cluster
 from vmmig.hypervisor.sim import precopy
 from vmmig import exception
+from vmmig import names
 from vmmig.storage import base as storage
 
 MiB = 1024 * 1024
@@ -92,7 +93,8 @@ class SimDriver(base.HypervisorDriver):
         # way (a conductor rolling back what a dead one began) comes after it.
         self._power_locks = {}
         self._root = os.path.join(os.path.expanduser(conf.state_path), 'sim')
-        self._state_file = os.path.join(self._root, 'hosts', host + '.json')
+        self._state_file = os.path.join(self._root, 'hosts',
+                                        names.check('host', host) + '.json')
         self._spec = None
         self._instances = None
         # volume id -> instance name, for every volume connected to this host
@@ -185,21 +187,31 @@ class SimDriver(base.HypervisorDriver):
     def _shared_dir(self):
         return os.path.join(self._root, 'shared', self._spec['shared_storage'])
 
+    def _disk_path(self, inst, disk):
+        """Where the file of a local or shared disk of ``inst`` is: made here from the
+        checked names, never taken from a caller (a path in an RPC argument could
+        name any file the agent can write)."""
+        base_dir = self._local_dir() if disk['location'] == storage.LOCAL \
+            else self._shared_dir()
+        return names.safe_path(base_dir, '%s-%s.img' % (names.check('instance', inst['name']),
+                                                        names.check('disk', disk['name'])))
+
+    def _saved_state_path(self, name):
+        return names.safe_path(self._local_dir(), '%s.save' % names.check('instance', name))
+
     def _materialise(self, inst):
         """Give every local or shared disk (and a saved memory image) a real file."""
         for disk in inst['disks']:
             if disk['location'] == storage.VOLUME:
                 continue
-            base_dir = self._local_dir() if disk['location'] == storage.LOCAL \
-                else self._shared_dir()
-            disk['path'] = os.path.join(base_dir, '%s-%s.img' % (inst['name'], disk['name']))
+            disk['path'] = self._disk_path(inst, disk)
             if not os.path.exists(disk['path']):
                 _write_pattern(disk['path'], '%s/%s' % (inst['name'], disk['name']))
         if inst['power_state'] == 'suspended':
             self._write_saved_state(inst)
 
     def _write_saved_state(self, inst):
-        path = os.path.join(self._local_dir(), '%s.save' % inst['name'])
+        path = self._saved_state_path(inst['name'])
         if not os.path.exists(path):
             _write_pattern(path, 'memory of %s' % inst['name'])
         inst['saved_state'] = path
@@ -355,8 +367,7 @@ class SimDriver(base.HypervisorDriver):
                 if k not in ('host', 'storage_mode', 'saved_state', 'pci_products')}
         for disk in inst['disks']:
             if disk['location'] == storage.LOCAL:
-                disk['path'] = os.path.join(self._local_dir(), '%s-%s.img'
-                                            % (inst['name'], disk['name']))
+                disk['path'] = self._disk_path(inst, disk)
         return inst
 
     def live_migrate(self, instance, dest_info, settings):
@@ -526,10 +537,17 @@ class SimDriver(base.HypervisorDriver):
 
     def cold_import_paths(self, instance, files):
         paths = {}
+        disks = {'disk:' + d['name']: d for d in instance['disks']
+                 if d['location'] == storage.LOCAL}
         for f in files:
-            name = ('%s.save' % instance['name'] if f['kind'] == 'saved_state'
-                    else '%s-%s.img' % (instance['name'], f['id'].split(':', 1)[1]))
-            paths[f['id']] = os.path.join(self._local_dir(), name)
+            if f['id'] == 'saved_state' and f['kind'] == 'saved_state':
+                paths[f['id']] = self._saved_state_path(instance['name'])
+            elif f['id'] in disks and f['kind'] == 'disk':
+                paths[f['id']] = self._disk_path(instance, disks[f['id']])
+            else:
+                raise exception.Invalid(reason='file %r (%r) of %s is neither a local disk '
+                                               'of it nor its saved memory'
+                                               % (f['id'], f['kind'], instance['name']))
         return paths
 
     def cold_define(self, instance, files):

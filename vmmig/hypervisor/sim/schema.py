@@ -11,6 +11,8 @@ import json
 import numbers
 import uuid
 
+from vmmig import names
+
 POWER_STATES = ('running', 'paused', 'suspended', 'shutoff')
 DISK_LOCATIONS = ('local', 'shared', 'volume')
 
@@ -48,6 +50,13 @@ def _number(minimum, above=False):
 def _text(value):
     if not isinstance(value, str) or not value.strip():
         return 'a non-empty string'
+
+
+def _name(value):
+    # Disk, volume and shared-storage names become file names too (vmmig.names).
+    wrong = names.problem(value)
+    if wrong:
+        return 'a name (%s)' % names.RULE
 
 
 def _optional(checker):
@@ -94,15 +103,15 @@ HOST = {
     'cpu_model': _text, 'cpu_vendor': _text, 'cpu_features': _strings,
     'os_version': _text, 'hypervisor_type': _text, 'hypervisor_version': _text,
     'cluster': _text, 'link_gbps': _number(0, above=True),
-    'shared_storage': _optional(_text), 'pci_devices': _devices,
+    'shared_storage': _optional(_name), 'pci_devices': _devices,
 }
 WORKLOAD = {
     'dirty_rate_mbps': _number(0), 'wws_mb': _number(0),
     'link_loss_at': _optional(_number(0)), 'ignores_acpi': _optional(_boolean),
 }
 DISK = {
-    'name': _text, 'size_gb': _whole(0), 'location': _one_of(DISK_LOCATIONS),
-    'volume': _text,
+    'name': _name, 'size_gb': _whole(0), 'location': _one_of(DISK_LOCATIONS),
+    'volume': _name,
 }
 DISK_REQUIRED = ('name', 'size_gb', 'location')
 INSTANCE = {
@@ -113,9 +122,11 @@ INSTANCE = {
 
 
 def check_name(path, name):
-    """The rule for a host or VM name; one call, where names enter from the file."""
-    if not name.strip():
-        return ['%s: a name must not be empty' % path]
+    """The rule for a host or VM name (vmmig.names): they become file names of the
+    simulator's state, so one with a path part in it must not get that far."""
+    wrong = names.problem(name)
+    if wrong:
+        return ['%s: %s' % (path, wrong)]
     return []
 
 
