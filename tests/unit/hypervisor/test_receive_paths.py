@@ -1,6 +1,7 @@
 """A received VM's files are written only where the receiving agent builds their paths:
 under its own storage, from checked names, whatever names and paths the caller sent."""
 
+import oslo_messaging as messaging
 import pytest
 
 from tests import fixtures as vfix
@@ -57,8 +58,14 @@ def test_a_hostile_receive_instance_writes_nothing_outside(top, instance, files)
     agent = manager.AgentManager('sim-b', driver)
     offer = _offer(top, files)
     try:
-        with pytest.raises(exception.Invalid):
+        # Refused at the RPC boundary (the endpoint's declared arguments, or the
+        # agent's check of the files against the VM), as vmmig's own error.
+        with pytest.raises(messaging.ExpectedException) as refused:
             agent.receive_instance({}, instance, offer.describe())
+        assert isinstance(refused.value.exc_info[1], exception.Invalid)
+        # And behind it: the driver builds no path from such names either.
+        with pytest.raises(exception.Invalid):
+            driver.cold_import_paths(instance, offer.describe()['files'])
     finally:
         offer.close()
     assert _outside(top) == []
