@@ -11,9 +11,11 @@ import time
 
 from vmmig import conf
 from vmmig.db import api as db
+from vmmig.db import plans as plans_db
 from vmmig.db import schema
 from vmmig.db import states
 from vmmig.hypervisor.sim import cluster
+from vmmig.plans import states as plan_states
 from vmmig import rpc
 from vmmig import service
 
@@ -56,7 +58,7 @@ class EmbeddedServices(object):
     def wait_idle(self, timeout=None):
         """Until no migration is queued or under way (held ones stay held)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while db.migration_list(state=BUSY, limit=1):
+        while db.migration_list(state=BUSY, limit=1) or _plan_ongoing():
             if deadline is not None and time.monotonic() > deadline:
                 return False
             self.conductor.manager.dispatcher.wake()
@@ -81,3 +83,9 @@ class EmbeddedServices(object):
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _plan_ongoing():
+    """An action plan still records migrations as the ones before end (its next pass
+    may record more): the CLI waits for it as for the migrations themselves."""
+    return bool(plans_db.plan_list(state=plan_states.ONGOING))

@@ -9,6 +9,7 @@ import oslo_messaging as messaging
 from vmmig.agent import rpcapi as agent_rpcapi
 from vmmig.conductor import agent_addresses
 from vmmig.conductor import dispatcher
+from vmmig.conductor import plans as conductor_plans
 from vmmig.conductor import prechecks
 from vmmig.conductor import rpcapi
 from vmmig import conf
@@ -32,7 +33,7 @@ PROGRESS_FIELDS = {
 }
 
 
-class ConductorManager(object):
+class ConductorManager(conductor_plans.PlanEndpoints):
     target = messaging.Target(version=rpcapi.RPC_API_VERSION)
 
     def __init__(self, name=None):
@@ -46,6 +47,7 @@ class ConductorManager(object):
                                                 self.checks)
         self._progress_at = {}
         self._progress_lock = threading.Lock()
+        self.init_plans()
 
     def start(self):
         self.dispatcher.start()
@@ -63,23 +65,25 @@ class ConductorManager(object):
                                      requested_by)
 
     def _plan_and_record(self, instance, migration_type, host, options, hold_reason=None,
-                         requested_by=None):
+                         requested_by=None, extra=None):
         """Check, then record. A destination the scheduler chose may fill up between
         the two (other requests recorded meanwhile): then it chooses again."""
         for attempt in range(1, ROOM_ATTEMPTS + 1):
             plan = self.checks.plan(instance, migration_type, host, options)
             try:
-                return self._record(plan, host, hold_reason, requested_by)
+                return self._record(plan, host, hold_reason, requested_by, extra)
             except exception.NoRoom:
                 if host or attempt == ROOM_ATTEMPTS:
                     raise
                 LOG.info('%s: %s filled up meanwhile; choosing again', instance, plan.dest)
 
-    def _record(self, plan, requested_host, hold_reason, requested_by):
+    def _record(self, plan, requested_host, hold_reason, requested_by, extra=None):
         values = dict(instance=plan.instance['name'], migration_type=plan.migration_type.name,
                       storage_mode=plan.storage.name, source_host=plan.source,
                       dest_host=plan.dest, requested_host=requested_host,
                       options=plan.options, **plan.room())
+        # The record's link to what asked for it (an action of a plan: action_id).
+        values.update(extra or {})
         if hold_reason:
             values.update(state=states.HELD, hold_reason=hold_reason, held_by=requested_by)
         # Checked a moment ago: a migration that needs no wait in the queue starts with
@@ -192,7 +196,7 @@ class ConductorManager(object):
                      record['id'], record['source_host'])
 
     def host_list(self, context):
-        return db.host_list()
+        return self.with_drain_progress(db.host_list())
 
     def instance_list(self, context, host=None):
         return db.instance_list(host=host)
