@@ -68,6 +68,10 @@ class Dispatcher(object):
     def wake(self):
         self._wake.set()
 
+    @property
+    def stopping(self):
+        return self._stop.is_set()
+
     def _loop(self):
         while not self._stop.is_set():
             try:

@@ -29,7 +29,8 @@ class PlanEndpoints(object):
 
     def init_plans(self):
         self.plans = executor.PlanRunner(self._record_action, self.notifier,
-                                         lambda m: self.migration_abort({}, m))
+                                         lambda m: self.migration_abort({}, m),
+                                         stopping=lambda: self.dispatcher.stopping)
         self.dispatcher.on_pass = self.plans.advance
 
     def _record_action(self, instance, migration_type, host, options, action_id,

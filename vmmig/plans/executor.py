@@ -36,14 +36,18 @@ class PlanRunner(object):
     """``record(instance, migration_type, host, options, action_id, requested_by)``:
     the conductor's way to check and record one migration (or raise why not)."""
 
-    def __init__(self, record, notifier, abort_migration):
+    def __init__(self, record, notifier, abort_migration, stopping=lambda: False):
         self.record = record
         self.notifier = notifier
         self.abort_migration = abort_migration
+        # A conductor that stops leaves the rest to its next run (or another one).
+        self.stopping = stopping
 
     def advance(self):
         """One look at every ongoing plan."""
         for plan in plans_db.plan_list(state=states.ONGOING, with_actions=True):
+            if self.stopping():
+                return
             try:
                 self.advance_plan(plan)
             except exception.PlanStateConflict as e:
@@ -53,6 +57,8 @@ class PlanRunner(object):
         migrations = plans_db.migrations_of_plan(plan['id'])
         changed = False
         for action in plan['actions']:
+            if self.stopping():
+                return
             if action['state'] == states.PENDING:
                 changed |= self._start(plan, action, migrations)
             elif action['state'] == states.RECORDED:
@@ -145,6 +151,8 @@ class PlanRunner(object):
         """Cancel what has not started; abort the migrations under way. The plan ends
         cancelled once they have ended."""
         for action in plan['actions']:
+            if self.stopping():
+                return
             if action['state'] == states.PENDING:
                 plans_db.action_transition(action['id'], states.PENDING,
                                            states.ACTION_CANCELLED,
@@ -154,4 +162,3 @@ class PlanRunner(object):
                     self.abort_migration(action['migration_id'])
                 except exception.InvalidState:
                     pass  # it ended meanwhile
-
