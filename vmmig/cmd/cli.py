@@ -17,6 +17,7 @@ from oslo_log import log as oslo_logging
 from vmmig.cli import demo
 from vmmig.cli import hosts
 from vmmig.cli import migrations
+from vmmig.cli import plans
 from vmmig.cli import servers
 from vmmig import conf
 from vmmig import config
@@ -37,6 +38,13 @@ COMMANDS = {
     'host list': hosts.HostList,
     'host eligible': hosts.HostEligible,
     'demo': demo.Demo,
+    # Host operations as action plans (vmmig/plans).
+    'host maintenance set': plans.HostMaintenanceSet,
+    'host maintenance unset': plans.HostMaintenanceUnset,
+    'plan list': plans.PlanList,
+    'plan show': plans.PlanShow,
+    'plan execute': plans.PlanExecute,
+    'plan abort': plans.PlanAbort,
 }
 
 
