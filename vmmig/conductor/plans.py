@@ -58,7 +58,7 @@ class PlanEndpoints(object):
         plan = {'strategy': strategy, 'host': host, 'state': state, 'reason': reason,
                 'options': options, 'requested_by': requested_by, 'estimate_s': estimate}
         if dry_run:
-            return dict(plan, id=None, dry_run=True, actions=[
+            return dict(plan, id=None, dry_run=True, state=states.RECOMMENDED, actions=[
                 dict(a, position=i) for i, a in enumerate(actions, 1)])
         plan = plans_db.plan_create(plan, actions,
                                     maintenance_reason=reason if maintenance else None)
