@@ -116,6 +116,19 @@ class PlanRunner(object):
                 dest_host=migration['dest_host'])
         why = 'migration %s %s: %s' % (migration['id'], migration['state'],
                                        migration['reason'] or 'no reason recorded')
+        if (migration['state'] == mstates.FAILED and action['fallback_of'] is None
+                and not plan['abort_requested']):
+            # Rolled back cleanly, the VM where it was (a conductor killed mid-move
+            # leaves that after its recovery): tried once more, the same way.
+            added = plans_db.action_fallback(action, why, {
+                'instance': action['instance'], 'power_state': action['power_state'],
+                'migration_type': action['migration_type'], 'options': action['options'],
+                'reason': 'tried again after %s' % why})
+            if added:
+                LOG.warning('Plan %s: %s; trying %s once more', plan['id'], why,
+                            action['instance'])
+            return True
+        # The retry failed too: a cold move, shut down first, only if asked.
         if (action['migration_type'] == 'live' and migration['state'] == mstates.FAILED
                 and plan['options'].get('cold_fallback') and not plan['abort_requested']):
             added = plans_db.action_fallback(action, why, {

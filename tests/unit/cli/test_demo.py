@@ -29,7 +29,6 @@ class DemoConductor(FakeConductor):
         return super().migrate_server(instance, migration_type, host, options,
                                       hold_reason, requested_by)
 
-
     def host_maintenance_set(self, host, reason, options=None, dry_run=False,
                              requested_by=None):
         self._log('host_maintenance_set', host, reason, dry_run=dry_run)

@@ -190,14 +190,16 @@ def test_a_failed_live_move_goes_cold_only_when_asked(make_cloud, asked):
         record = db.instance_get('x')
         if asked:
             assert plan['state'] == 'succeeded', plan
-            assert [m['migration_type'] for m in migrations] == ['live', 'cold']
-            assert migrations[1]['options'] == {'shutdown': True}
+            # Tried once more live, then cold.
+            assert [m['migration_type'] for m in migrations] == ['live', 'live', 'cold']
+            assert migrations[2]['options'] == {'shutdown': True}
             # Shut down to move: it runs again on the destination.
             assert (record['host'], record['power_state']) == ('b', 'running')
             assert plan['actions'][1]['fallback_of'] == plan['actions'][0]['id']
+            assert plan['actions'][2]['fallback_of'] == plan['actions'][1]['id']
         else:
-            assert plan['state'] == 'failed' and len(migrations) == 1
-            assert 'x stays: migration %s failed' % migrations[0]['id'] in plan['result']
+            assert plan['state'] == 'failed' and len(migrations) == 2
+            assert 'x stays: migration %s failed' % migrations[1]['id'] in plan['result']
             assert (record['host'], record['power_state']) == ('a', 'running')
 
 
