@@ -149,8 +149,11 @@ class MigrationId(Int):
 
 
 class MigrationRef(Kind):
-    """How an operator names a migration: its id (a number or its decimal digits)
-    or its UUID."""
+    """How an operator names a migration (or, with ``what``, an action plan): its id
+    (a number or its decimal digits) or its UUID."""
+
+    def __init__(self, what='migration'):
+        self.what = what
 
     def check(self, value, where):
         if isinstance(value, str) and value.isascii() and value.isdigit():
@@ -162,16 +165,22 @@ class MigrationRef(Kind):
                 return str(uuid.UUID(value))
             except ValueError:
                 pass
-        raise Refused(where, 'must be a migration id (1 to %d) or a UUID, not %s'
-                      % (limits.MIGRATION_ID_MAX, _repr.repr(value)))
+        raise Refused(where, 'must be a %s id (1 to %d) or a UUID, not %s'
+                      % (self.what, limits.MIGRATION_ID_MAX, _repr.repr(value)))
 
 
-class HoldReason(Kind):
+class Reason(Kind):
+    """Why, in words a person reads and a VARCHAR(255) keeps: the rule of a hold
+    reason (vmmig.conductor.holds), for a hold or a host's maintenance."""
+
     def check(self, value, where):
         try:
             return holds.hold_reason(value)
         except exception.Invalid as e:
             raise Refused(where, e.kwargs.get('reason') or e.message)
+
+
+HoldReason = Reason
 
 
 class Optional(Kind):

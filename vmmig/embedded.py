@@ -20,10 +20,12 @@ import uuid
 
 from vmmig import conf
 from vmmig.db import api as db
+from vmmig.db import plans as plans_db
 from vmmig.db import schema
 from vmmig.db import states
 from vmmig import exception
 from vmmig.hypervisor.sim import cluster
+from vmmig.plans import states as plan_states
 from vmmig import rpc
 from vmmig import service
 
@@ -104,7 +106,7 @@ class EmbeddedServices(object):
         """Until unsettled() is False (held ones stay held); False when ``timeout``
         seconds went by first."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.unsettled():
+        while self.unsettled() or _plan_ongoing():
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             self.conductor.manager.dispatcher.wake()
@@ -165,3 +167,9 @@ class EmbeddedServices(object):
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _plan_ongoing():
+    """An action plan still records migrations as the ones before end (its next pass
+    may record more): the CLI waits for it as for the migrations themselves."""
+    return bool(plans_db.plan_list(state=plan_states.ONGOING))

@@ -145,3 +145,41 @@ class HostServedElsewhere(Invalid):
 class HostNotServed(VmmigException):
     msg_fmt = ("Agent process %(agent)s does not serve host %(host)s (it serves "
                "%(served)s): the host registered elsewhere since")
+
+
+# Action plans and maintenance (vmmig/plans) -------------------------------------
+
+class PlanNotFound(NotFound):
+    msg_fmt = "Action plan %(plan)s could not be found."
+
+
+class PlanInvalidState(Invalid):
+    msg_fmt = ("Cannot %(action)s action plan %(plan)s while it is %(state)s; "
+               "allowed from: %(allowed)s")
+    code = 409
+
+
+class PlanStateConflict(VmmigException):
+    """A guarded change of a plan lost the race: someone else moved it."""
+
+    msg_fmt = ("Action plan %(plan)s is no longer %(expected)s (it is %(actual)s); "
+               "the change to %(target)s was not made.")
+    code = 409
+
+
+class HostInMaintenance(Invalid):
+    msg_fmt = "Host %(host)s is already in maintenance%(why)s."
+    code = 409
+
+
+class HostNotInMaintenance(Invalid):
+    msg_fmt = "Host %(host)s is not in maintenance; there is nothing to unset."
+    code = 409
+
+
+class ActionAlreadyRecorded(VmmigException):
+    """The migration of a plan's action exists already (another conductor, or this one
+    before a restart, recorded it): it is linked, never recorded twice."""
+
+    msg_fmt = "Action %(action)s of a plan is migration %(migration)s already."
+    code = 409

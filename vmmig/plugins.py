@@ -20,6 +20,8 @@ HYPERVISOR = 'vmmig.hypervisor'
 FILTERS = 'vmmig.scheduler.filters'
 WEIGHERS = 'vmmig.scheduler.weighers'
 FENCING = 'vmmig.fencing'
+STRATEGIES = 'vmmig.strategies'
+HEALTH = 'vmmig.health'
 
 
 @functools.lru_cache(maxsize=None)

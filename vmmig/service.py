@@ -78,6 +78,10 @@ class AgentService(object):
                 self.manager.heartbeat()
             except Exception:  # noqa: a missed heartbeat is what the conductor watches for
                 LOG.warning('Agent %s: heartbeat failed', self.host, exc_info=True)
+            try:
+                self.manager.check_health()
+            except Exception:  # noqa: the next heartbeat asks again
+                LOG.warning('Agent %s: health report failed', self.host, exc_info=True)
 
     def stop(self):
         self._stop.set()

@@ -54,7 +54,8 @@ def test_exit_code(demo):
 
 def test_completed_count(demo):
     _, migrations, _ = demo
-    states = [m.state for m in migrations.values()]
+    # The drain's own migrations (action_id set) are counted by test_maintenance_drain.
+    states = [m.state for m in migrations.values() if m.action_id is None]
     # legacy-1, cache-1, web-1 (live, then cold --shutdown), db-1, app-1 (live, then
     # held and resumed), batch-1; db-1's second one is aborted.
     assert states.count('completed') == 8
@@ -118,3 +119,16 @@ def test_batch_converged_with_auto_converge(demo):
     assert (batch.migration_type, batch.state) == ('live', 'completed')
     assert json.loads(batch.options)['auto_converge'] is True
     assert instances['batch-1'].host == batch.dest_host
+
+
+def test_maintenance_drain(demo):
+    """sim-c drained: everything but gpu-1 (passthrough) left it, each in its power
+    state; the plan ended partial saying so; the host is back in service."""
+    _, migrations, instances = demo
+    drained = [m for m in migrations.values() if m.action_id is not None]
+    assert drained and all(m.source_host == 'sim-c' for m in drained)
+    for migration in drained:
+        assert migration.state == 'completed'
+        assert instances[migration.instance].host == migration.dest_host != 'sim-c'
+    assert [n for n, i in instances.items() if i.host == 'sim-c'] == ['gpu-1']
+    assert instances['gpu-1'].power_state == 'running'

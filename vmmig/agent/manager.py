@@ -20,6 +20,7 @@ from vmmig import conf
 from vmmig.hypervisor import base
 from vmmig.hypervisor import monitor
 from vmmig import exception
+from vmmig import plugins
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
@@ -50,6 +51,9 @@ class AgentManager(object):
         # (facts, instances) of the last full report, and when it was sent
         self._reported = None
         self._reported_at = 0.0
+        # The health its monitor last told the conductor (vmmig.health), and the monitor.
+        self._health = None
+        self._health_monitor = None
 
     # Life cycle --------------------------------------------------------------
 
@@ -93,6 +97,24 @@ class AgentManager(object):
         if full:
             self._reported, self._reported_at = seen, time.monotonic()
         return full
+
+    def check_health(self):
+        """Ask the health monitor; tell the conductor when the answer changed."""
+        if self._health_monitor is None:
+            self._health_monitor = plugins.load_class(
+                plugins.HEALTH, CONF.ha.health_monitor, '[ha] health_monitor')(CONF, self.host)
+        health = self._health_monitor.status()
+        if health == self._health:
+            return None
+        status, reason = health
+        if self._health is not None or status != 'ok':
+            LOG.warning('Host %s reports it is %s%s', self.host, status,
+                        ': %s' % reason if reason else '')
+            answer = self.conductor.host_health(self.host, status, reason)
+        else:
+            answer = None  # healthy from the start: nothing to say
+        self._health = health
+        return answer
 
     # Inventory and checks ------------------------------------------------------
 

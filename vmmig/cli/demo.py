@@ -101,6 +101,23 @@ STEPS = [
     Step('All migrations of the tour',
          'The record of every migration stays in the database.',
          'migration list'),
+    # Host operations: a drain plan, shown before anything moves, then carried out.
+    Step('Maintenance of a host, planned first',
+         'sim-c needs a firmware update. --dry-run shows the plan: each VM, live or cold, '
+         'where it goes, in which order, why one stays, and how long it should take; '
+         'nothing is recorded.',
+         "host maintenance set --dry-run --reason 'firmware update' sim-c"),
+    Step('Maintenance: the host is drained',
+         'sim-c leaves placement at once; its VMs move by ordinary migrations within the '
+         'limits. gpu-1 runs with a passthrough device: it stays, and the plan ends '
+         'partial, saying so (exit code 1).',
+         "host maintenance set --wait --reason 'firmware update' sim-c", None, None, 1),
+    Step('The hosts, with the drain',
+         'sim-c is in maintenance, with its reason and how far its drain got.',
+         'host list'),
+    Step('Back in service',
+         'Unset, sim-c takes VMs again.',
+         'host maintenance unset sim-c'),
 ]
 
 

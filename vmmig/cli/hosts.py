@@ -20,7 +20,7 @@ class HostList(base.Lister):
     """List the hypervisor hosts the agents have reported."""
 
     columns = ('Name', 'State', 'Maintenance', 'vCPUs (used/total)',
-               'Memory MB (used/total)', 'Cluster', 'Heartbeat Age (s)')
+               'Memory MB (used/total)', 'Cluster', 'Heartbeat Age (s)', 'Drain')
 
     def take_action(self, parsed_args):
         now = self.app.clock()
@@ -33,8 +33,21 @@ class HostList(base.Lister):
                          _used_of(host, 'vcpus_used', 'vcpus'),
                          _used_of(host, 'memory_mb_used', 'memory_mb'),
                          _fact(host, 'cluster'),
-                         None if heartbeat is None else round(max(now - heartbeat, 0), 1)))
+                         None if heartbeat is None else round(max(now - heartbeat, 0), 1),
+                         _drain(host)))
         return self.columns, rows
+
+
+def _drain(host):
+    """The latest plan of a host and how far it got: '3/5 moved, ongoing (plan 7)'."""
+    drain = host.get('drain')
+    if not drain:
+        return ''
+    text = '%s/%s moved, %s (plan %s)' % (drain['moved'], drain['total'], drain['state'],
+                                          drain['plan'])
+    if drain['stays']:
+        text += ', %s stay' % drain['stays']
+    return text
 
 
 class HostEligible(base.Lister):

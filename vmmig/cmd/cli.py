@@ -19,6 +19,7 @@ from vmmig.cli import base
 from vmmig.cli import demo
 from vmmig.cli import hosts
 from vmmig.cli import migrations
+from vmmig.cli import plans
 from vmmig.cli import servers
 from vmmig import conf
 from vmmig import config
@@ -39,6 +40,13 @@ COMMANDS = {
     'host list': hosts.HostList,
     'host eligible': hosts.HostEligible,
     'demo': demo.Demo,
+    # Host operations as action plans (vmmig/plans).
+    'host maintenance set': plans.HostMaintenanceSet,
+    'host maintenance unset': plans.HostMaintenanceUnset,
+    'plan list': plans.PlanList,
+    'plan show': plans.PlanShow,
+    'plan execute': plans.PlanExecute,
+    'plan abort': plans.PlanAbort,
 }
 
 

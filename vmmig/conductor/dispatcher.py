@@ -44,6 +44,9 @@ class Dispatcher(object):
         # Queued migrations the last claim left for lack of a slot: a migration that
         # ends may free one. With none, an end needs no look at the queue.
         self._waiting = 0
+        # Called at every pass after the queue: the action plans advance here
+        # (vmmig/plans/executor.py), from what the database holds.
+        self.on_pass = None
 
     def start(self):
         self._started = time.monotonic()
@@ -69,6 +72,10 @@ class Dispatcher(object):
     def wake(self):
         self._wake.set()
 
+    @property
+    def stopping(self):
+        return self._stop.is_set()
+
     def _loop(self):
         while not self._stop.is_set():
             try:
@@ -86,6 +93,8 @@ class Dispatcher(object):
             self._housekept = now
             self.housekeeping()
         self.dispatch()
+        if self.on_pass is not None:
+            self.on_pass()
 
     def housekeeping(self):
         db.service_heartbeat(self.name, 'conductor')

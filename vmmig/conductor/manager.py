@@ -10,6 +10,7 @@ from vmmig.agent import rpcapi as agent_rpcapi
 from vmmig import arguments as args
 from vmmig.conductor import agent_addresses
 from vmmig.conductor import dispatcher
+from vmmig.conductor import plans as conductor_plans
 from vmmig.conductor import prechecks
 from vmmig import conf
 from vmmig.db import api as db
@@ -36,10 +37,10 @@ PROGRESS_FIELDS = {
 }
 
 
-class ConductorManager(object):
+class ConductorManager(conductor_plans.PlanEndpoints):
     # A literal of its own, not the client's constant: tests/unit/test_rpcapi.py
     # compares the two, which it could not if one were the other.
-    target = messaging.Target(version='1.2')
+    target = messaging.Target(version='1.3')
 
     def __init__(self, name=None):
         self.name = name or CONF.host
@@ -52,6 +53,7 @@ class ConductorManager(object):
                                                 self.checks)
         self._progress_at = {}
         self._progress_lock = threading.Lock()
+        self.init_plans()
 
     def start(self):
         self.dispatcher.start()
@@ -72,23 +74,25 @@ class ConductorManager(object):
                                      requested_by)
 
     def _plan_and_record(self, instance, migration_type, host, options, hold_reason=None,
-                         requested_by=None):
+                         requested_by=None, extra=None):
         """Check, then record. A destination the scheduler chose may fill up between
         the two (other requests recorded meanwhile): then it chooses again."""
         for attempt in range(1, ROOM_ATTEMPTS + 1):
             plan = self.checks.plan(instance, migration_type, host, options)
             try:
-                return self._record(plan, host, hold_reason, requested_by)
+                return self._record(plan, host, hold_reason, requested_by, extra)
             except exception.NoRoom:
                 if host or attempt == ROOM_ATTEMPTS:
                     raise
                 LOG.info('%s: %s filled up meanwhile; choosing again', instance, plan.dest)
 
-    def _record(self, plan, requested_host, hold_reason, requested_by):
+    def _record(self, plan, requested_host, hold_reason, requested_by, extra=None):
         values = dict(instance=plan.instance['name'], migration_type=plan.migration_type.name,
                       storage_mode=plan.storage.name, source_host=plan.source,
                       dest_host=plan.dest, requested_host=requested_host,
                       options=plan.options, **plan.room())
+        # The record's link to what asked for it (an action of a plan: action_id).
+        values.update(extra or {})
         if hold_reason:
             values.update(state=states.HELD, hold_reason=hold_reason, held_by=requested_by)
         # Checked a moment ago: a migration that needs no wait in the queue starts with
@@ -218,7 +222,7 @@ class ConductorManager(object):
 
     @args.accepts()
     def host_list(self, context):
-        return db.host_list()
+        return self.with_drain_progress(db.host_list())
 
     @args.accepts(host=args.Optional(args.Name('host')))
     def instance_list(self, context, host=None):

@@ -10,6 +10,9 @@ Version history:
   heartbeat of an agent whose host has not changed since its last report).
 * 1.2 - agent_started takes ``agent``: the RPC server of a process that serves
   several hosts, which the conductor addresses with the host in the arguments.
+* 1.3 - Action plans and maintenance: host_maintenance_set, host_maintenance_unset,
+  plan_list, plan_get, plan_execute, plan_abort, host_health; host_list gives
+  each host's ``drain``.
 """
 
 from vmmig import conf
@@ -17,7 +20,7 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.2'
+RPC_API_VERSION = '1.3'
 
 
 class ConductorAPI(object):
@@ -110,3 +113,38 @@ class ConductorAPI(object):
         return self.client.prepare(timeout=timeout, **options).call(
             {}, 'agent_started', host=host, facts=facts, instances=instances,
             reported_at=reported_at, **kwargs)
+
+    # Action plans, maintenance, health (1.3) -------------------------------------
+
+    def _call_1_3(self, method, **kwargs):
+        rpc.require_version(self.client, '1.3', 'conductor', method)
+        return self.client.prepare(version='1.3').call({}, method, **kwargs)
+
+    def host_maintenance_set(self, host, reason, options=None, dry_run=False,
+                             requested_by=None):
+        return self._call_1_3('host_maintenance_set', host=host, reason=reason,
+                              options=options or {}, dry_run=dry_run,
+                              requested_by=requested_by)
+
+    def host_maintenance_unset(self, host, requested_by=None):
+        return self._call_1_3('host_maintenance_unset', host=host,
+                              requested_by=requested_by)
+
+    def plan_list(self, state=None, host=None):
+        return self._call_1_3('plan_list', state=state, host=host)
+
+    def plan_get(self, plan):
+        return self._call_1_3('plan_get', plan=plan)
+
+    def plan_execute(self, plan, dry_run=False, requested_by=None):
+        return self._call_1_3('plan_execute', plan=plan, dry_run=dry_run,
+                              requested_by=requested_by)
+
+    def plan_abort(self, plan, dry_run=False, requested_by=None):
+        return self._call_1_3('plan_abort', plan=plan, dry_run=dry_run,
+                              requested_by=requested_by)
+
+    def host_health(self, host, status, reason=None):
+        """What an outside monitor (or the host's agent) says of the host; returns what
+        the conductor did about it."""
+        return self._call_1_3('host_health', host=host, status=status, reason=reason)

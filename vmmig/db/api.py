@@ -434,6 +434,8 @@ def migration_create(values, unfinished=(), claim=None, room_check=None):
     values.setdefault('postcopy', False)
     with _connection() as conn:
         _lock_dispatch(conn)
+        if values.get('action_id') is not None:
+            _refuse_recorded_action(conn, values['action_id'])
         now = _now()  # under the lock: created_at orders the queue
         around = conn.execute(queries.migrations_around(bool(unfinished)), {
             'b_instance': values['instance'], 'b_unfinished': list(unfinished)}
@@ -462,6 +464,15 @@ def migration_create(values, unfinished=(), claim=None, room_check=None):
         migration_id = conn.execute(queries.INSERT_MIGRATION, values).inserted_primary_key[0]
         return dict(values, id=migration_id, **{
             c.name: None for c in _MIGRATIONS.c if c.name not in values and c.name != 'id'})
+
+
+def _refuse_recorded_action(conn, action_id):
+    """A plan's action is recorded once (vmmig/plans): a conductor that restarted
+    between recording its migration and noting it in the plan finds it here."""
+    row = conn.execute(sa.select(_MIGRATIONS.c.id).where(
+        _MIGRATIONS.c.action_id == action_id)).first()
+    if row is not None:
+        raise exception.ActionAlreadyRecorded(action=action_id, migration=row.id)
 
 
 def migration_get(ident):

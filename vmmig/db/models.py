@@ -95,6 +95,9 @@ class Migration(Base):
     finished_at = sa.Column(sa.Double)
     updated_at = sa.Column(sa.Double)
     progress_at = sa.Column(sa.Double)
+    # The action of a plan this migration carries out (vmmig/plans); unique: an action
+    # is recorded once, whichever conductor records it, however often it restarts.
+    action_id = sa.Column(sa.Integer, unique=True)
 
 
 class Service(Base):
@@ -106,3 +109,55 @@ class Service(Base):
     name = sa.Column(sa.String(255), nullable=False, unique=True)
     kind = sa.Column(sa.String(32), nullable=False)
     last_seen = sa.Column(sa.Double, nullable=False)
+
+
+class ActionPlan(Base):
+    """The migrations that carry out one host operation (a drain), recorded before any
+    of them moves. States: vmmig/plans/states.py."""
+
+    __tablename__ = 'action_plans'
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    uuid = sa.Column(sa.String(36), nullable=False, unique=True)
+    strategy = sa.Column(sa.String(32), nullable=False)
+    host = sa.Column(sa.String(255), nullable=False, index=True)
+    state = sa.Column(sa.String(16), nullable=False, index=True)
+    # Why the operation was asked for (the maintenance reason, the health signal).
+    reason = sa.Column(sa.Text)
+    # How it ended, in words (the VMs that stay and why).
+    result = sa.Column(sa.Text)
+    options = sa.Column(sa.JSON, nullable=False, default=dict)
+    requested_by = sa.Column(sa.String(255))
+    abort_requested = sa.Column(sa.Boolean, nullable=False, default=False)
+    # Modelled seconds the whole plan takes within the limits (vmmig/plans/cost.py).
+    estimate_s = sa.Column(sa.Double)
+    created_at = sa.Column(sa.Double, nullable=False)
+    started_at = sa.Column(sa.Double)
+    finished_at = sa.Column(sa.Double)
+    updated_at = sa.Column(sa.Double)
+
+
+class PlanAction(Base):
+    """One VM of a plan: what happens to it, where, in which order, or why it stays."""
+
+    __tablename__ = 'plan_actions'
+    __table_args__ = (sa.UniqueConstraint('plan_id', 'position',
+                                          name='uq_plan_actions_plan_id_position'),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    plan_id = sa.Column(sa.Integer, sa.ForeignKey('action_plans.id'), nullable=False,
+                        index=True)
+    position = sa.Column(sa.Integer, nullable=False)
+    instance = sa.Column(sa.String(255), nullable=False)
+    power_state = sa.Column(sa.String(16))
+    # live, cold, or NULL for a VM that stays.
+    migration_type = sa.Column(sa.String(16))
+    dest_host = sa.Column(sa.String(255))
+    options = sa.Column(sa.JSON, nullable=False, default=dict)
+    state = sa.Column(sa.String(16), nullable=False)
+    reason = sa.Column(sa.Text)
+    migration_id = sa.Column(sa.Integer)
+    # The action this one replaces (a cold move after a failed live one).
+    fallback_of = sa.Column(sa.Integer)
+    estimate_s = sa.Column(sa.Double)
+    updated_at = sa.Column(sa.Double)

@@ -244,10 +244,10 @@ class TestHostCommands:
         assert json.loads(result.stdout) == [
             {'Name': 'sim-a', 'State': 'up', 'Maintenance': False,
              'vCPUs (used/total)': '8/32', 'Memory MB (used/total)': '16384/65536',
-             'Cluster': 'c1', 'Heartbeat Age (s)': 10.0},
+             'Cluster': 'c1', 'Heartbeat Age (s)': 10.0, 'Drain': ''},
             {'Name': 'sim-d', 'State': 'down', 'Maintenance': True,
              'vCPUs (used/total)': '0/?', 'Memory MB (used/total)': '0/?',
-             'Cluster': None, 'Heartbeat Age (s)': None}]
+             'Cluster': None, 'Heartbeat Age (s)': None, 'Drain': ''}]
         table = run(['host', 'list'], api, tmp_path).stdout
         assert 'yes (firmware)' in table
 

@@ -29,6 +29,20 @@ class DemoConductor(FakeConductor):
         return super().migrate_server(instance, migration_type, host, options,
                                       hold_reason, requested_by)
 
+    def host_maintenance_set(self, host, reason, options=None, dry_run=False,
+                             requested_by=None):
+        self._log('host_maintenance_set', host, reason, dry_run=dry_run)
+        plan = {'id': None if dry_run else 1, 'strategy': 'drain', 'host': host,
+                'state': 'recommended' if dry_run else 'partial', 'reason': reason,
+                'estimate_s': 12.0, 'result': '1 of 2 VMs moved; gpu-1 stays',
+                'actions': []}
+        return dict(plan, dry_run=True) if dry_run else plan
+
+    def host_maintenance_unset(self, host, requested_by=None):
+        self._log('host_maintenance_unset', host)
+        return {'name': host, 'state': 'up', 'maintenance': False,
+                'maintenance_reason': None}
+
 
 class RecordingServices(FakeServices):
     def start(self):

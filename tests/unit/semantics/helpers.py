@@ -201,3 +201,13 @@ def wait_for(predicate, timeout, what):
 def shared_files(cloud, storage):
     """Files on the simulated shared instances storage ``storage``."""
     return sorted(os.listdir(os.path.join(cloud.state_path, 'sim', 'shared', storage)))
+
+
+def write_health(cloud, host, status, reason=None):
+    """What the ``sim`` health monitor of ``host`` reports from now on."""
+    from vmmig.health import sim as sim_health
+    path = sim_health.path(cloud.state_path, host)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump({'status': status, 'reason': reason}, f)
+    os.rename(path + '.tmp', path)
