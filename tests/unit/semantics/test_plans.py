@@ -24,6 +24,10 @@ def wait_plan(plan, timeout=60):
     return dict(record)
 
 
+# Host a has the GPU the gpu VM holds; no other host has one of its kind.
+GPU_ON_A = {'a': {'pci_devices': [{'address': '0000:3b:00.0', 'product': '10de:1db6'}]}}
+
+
 def mixed_host():
     return {
         'web': h.vm('a', 'shared', memory_mb=2048),
@@ -37,7 +41,7 @@ def mixed_host():
 
 
 def test_maintenance_drains_a_host_each_vm_in_its_power_state(make_cloud):
-    cloud = make_cloud(h.cluster(mixed_host(), hosts=('a', 'b', 'c')))
+    cloud = make_cloud(h.cluster(mixed_host(), hosts=('a', 'b', 'c'), **GPU_ON_A))
     plan = cloud.api.host_maintenance_set('a', 'new DIMMs')
     # Out of placement at once, before anything moved.
     host = db.host_get('a')
@@ -73,7 +77,7 @@ def test_maintenance_drains_a_host_each_vm_in_its_power_state(make_cloud):
 
 
 def test_a_dry_run_shows_the_plan_and_changes_nothing(make_cloud):
-    cloud = make_cloud(h.cluster(mixed_host(), hosts=('a', 'b', 'c')))
+    cloud = make_cloud(h.cluster(mixed_host(), hosts=('a', 'b', 'c'), **GPU_ON_A))
     before = h.stable_dump()
     plan = cloud.api.host_maintenance_set('a', 'new DIMMs', dry_run=True)
     assert h.stable_dump() == before
@@ -174,7 +178,8 @@ def test_health_of_an_unknown_host_or_status_is_refused(make_cloud):
     cloud = make_cloud(h.cluster({'x': h.vm('a')}, hosts=('a', 'b')))
     _refused(cloud.api.host_health, exception.HostNotFound, 'nowhere', 'nowhere',
              'failing')
-    _refused(cloud.api.host_health, exception.InvalidOption, "'dying' for status", 'a', 'dying')
+    _refused(cloud.api.host_health, exception.InvalidArgument,
+             'Invalid argument status of host_health', 'a', 'dying')
 
 
 @pytest.mark.parametrize('asked', [False, True], ids=['not-asked', 'asked'])
