@@ -14,6 +14,7 @@ from vmmig import conf
 from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
+from vmmig.ha import monitor
 from vmmig import plugins
 from vmmig import rpc
 
@@ -48,11 +49,16 @@ class ConductorManager(object):
                                                 self.checks)
         self._progress_at = {}
         self._progress_lock = threading.Lock()
+        self.monitor = monitor.Monitor(self) if CONF.ha.enabled else None
 
     def start(self):
         self.dispatcher.start()
+        if self.monitor:
+            self.monitor.start()
 
     def stop(self):
+        if self.monitor:
+            self.monitor.stop()
         self.dispatcher.stop()
         self.checks.close()
 
@@ -63,6 +69,13 @@ class ConductorManager(object):
                        hold_reason=None, requested_by=None):
         return self._plan_and_record(instance, migration_type, host, options, hold_reason,
                                      requested_by)
+
+    def record_migration(self, instance, migration_type, host=None, options=None,
+                         requested_by=None):
+        """Check, place and record one migration, as an operator's request is (the HA
+        monitor's evacuations come this way)."""
+        return self._plan_and_record(instance, migration_type, host, options,
+                                     requested_by=requested_by)
 
     def _plan_and_record(self, instance, migration_type, host, options, hold_reason=None,
                          requested_by=None):
