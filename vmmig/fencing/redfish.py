@@ -112,7 +112,8 @@ class RedfishFencing(base.Fencing):
                 if time.monotonic() > deadline:
                     return False, ('the BMC of %s still reports power %s %.0f s after '
                                    'the request to power it %s' % (
-                                       name, system.power_state, timeout, what))
+                                       name, getattr(system.power_state, 'value',
+                                                     system.power_state), timeout, what))
                 time.sleep(POLL)
         except exception.VmmigException as e:
             return False, e.message
