@@ -56,10 +56,28 @@ def test_completed_count(demo):
     _, migrations, _ = demo
     states = [m.state for m in migrations.values()]
     # legacy-1, cache-1, web-1 (live, then cold --shutdown), db-1, app-1 (live, then
-    # held and resumed), batch-1; db-1's second one is aborted.
-    assert states.count('completed') == 8
+    # held and resumed), batch-1; db-1's second one is aborted; then the host of web-1
+    # dies and web-1, app-1 and batch-1 are evacuated from it.
+    assert states.count('completed') == 11
     assert states.count('cancelled') == 1
-    assert len(states) == 9
+    assert len(states) == 12
+
+
+def test_a_dead_host_recovered_without_a_request(demo):
+    process, migrations, instances = demo
+    evacuated = [m for m in migrations.values() if m.migration_type == 'evacuate']
+    assert sorted(m.instance for m in evacuated) == ['app-1', 'batch-1', 'web-1']
+    dead = evacuated[0].source_host
+    for m in evacuated:
+        assert (m.state, m.source_host) == ('completed', dead), m
+        assert m.reason.startswith('fenced: simulated power-off of %s' % dead), m.reason
+        assert (instances[m.instance].host, instances[m.instance].power_state) == (
+            m.dest_host, 'running')
+    # The VMs on local disks stay, and the recovery says why.
+    assert {n for n, i in instances.items() if i.host == dead} == {'cache-1', 'legacy-1'}
+    assert 'Recovery 1 of %s partial' % dead in process.stderr
+    assert 'cache-1: evacuate migration is not possible for storage mode ' \
+        'ephemeral-local' in process.stderr
 
 
 def test_cold_migrations_keep_the_power_state(demo):
