@@ -143,3 +143,27 @@ def test_monitor_only_reports_with_a_driver_that_does_not_power_off(make_cloud):
     assert db.instance_get('gold')['host'] == 'a'
     assert not db.host_get('a')['maintenance']
     assert os.path.exists(os.path.join(cloud.state_path, 'sim', 'hosts', 'a.json'))
+
+
+def test_reserved_hosts_take_only_the_vms_of_failed_hosts(make_cloud):
+    cloud = make_cloud(h.cluster({
+        'gold': _vm('a', priority=10), 'silver': _vm('a'), 'mover': _vm('b')},
+        hosts=('a', 'b', 'spare')),
+        **{'drivers.fencing': 'sim', 'ha.monitor_interval': 0.05,
+           'ha.recovery_method': 'reserved_host', 'ha.reserved_hosts': ['spare']})
+    # An ordinary migration is not placed on the spare ...
+    refused = {v['host']: v for v in cloud.api.host_eligible('mover', 'live')}
+    assert not refused['spare']['eligible']
+    assert any('reserved for the VMs of failed hosts' in r
+               for r in refused['spare']['reasons']), refused['spare']
+    # ... the recovery of a dead host is.
+    cloud.stop_agent('a')
+    h.wait_for(lambda: _recovery_of('a'), 30, 'the recovery of a to end')
+    rec = _recovery_of('a')
+    assert rec['state'] == 'succeeded', rec
+    assert [(i['instance'], i['destination']) for i in rec['items']] == [
+        ('gold', 'spare'), ('silver', 'spare')]
+    for name in ('gold', 'silver'):
+        row = db.instance_get(name)
+        assert (row['host'], row['power_state']) == ('spare', 'running')
+        assert cloud.on('spare', name)['power_state'] == 'running'
