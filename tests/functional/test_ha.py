@@ -155,11 +155,18 @@ def test_dead_host_is_powered_off_then_its_vms_rebuilt_by_priority(ha_cloud):
     assert not verdicts['h1']['eligible']
     assert any('maintenance' in r for r in verdicts['h1']['reasons']), verdicts['h1']
     assert [r['id'] for r in recoveries.list_(host='h1')] == [rec['id']]
+    # Until an operator says it is sound.
+    done = services.cli('host', 'set', 'h1', '--no-maintenance', '-f', 'json')
+    assert '"maintenance": false' in done.stdout, done.stdout + done.stderr
+    verdicts = {v['host']: v for v in ha.client.api.host_eligible('bystander', 'live')}
+    assert verdicts['h1']['eligible'], verdicts['h1']
 
 
 @pytest.mark.parametrize('failure', ['refused', 'timing out'])
 def test_fencing_that_fails_leaves_every_vm_where_it_is(ha_cloud, failure):
     ha = ha_cloud(ha={'fencing_timeout': '2'})
+    events = vfix.Notifications(ha.services)
+    events.setUp()
     if failure == 'refused':
         ha.power.refuse['h1'] = 'power control is locked'
     else:
@@ -178,6 +185,13 @@ def test_fencing_that_fails_leaves_every_vm_where_it_is(ha_cloud, failure):
     assert host['maintenance'] and 'fencing failed' in host['maintenance_reason'], host
     assert ha.power.power['h1'] == 'On'
     assert 'fencing of h1 failed' in ha.services.log('conductor-0')
+    # A loud event: an error notification carrying the record.
+    tr.wait_for(lambda: [e for e in events.events
+                         if e['event_type'] == 'vmmig.ha.fencing.failed'], 10,
+                'the fencing.failed notification')
+    [event] = [e for e in events.events if e['event_type'] == 'vmmig.ha.fencing.failed']
+    assert event['priority'] == 'error' and event['payload']['id'] == rec['id'], event
+    events.cleanUp()
 
 
 def _active(services, names):

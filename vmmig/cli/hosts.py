@@ -54,3 +54,27 @@ class HostEligible(base.Lister):
         return self.columns, [(v.get('host'), base.YesNoColumn(bool(v.get('eligible'))),
                                '; '.join(v.get('reasons') or ()))
                               for v in verdicts]
+
+
+class HostSet(base.ShowOne):
+    """Put a host in maintenance (out of placement), or take it out of maintenance.
+
+    A host the HA monitor fenced stays in maintenance until it is taken out.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('host', metavar='HOST')
+        group = parser.add_mutually_exclusive_group(required=True)
+        group.add_argument('--maintenance', metavar='REASON',
+                           help='Put the host in maintenance, for this reason.')
+        group.add_argument('--no-maintenance', action='store_true',
+                           help='Take the host out of maintenance: it is sound again.')
+        return parser
+
+    def take_action(self, parsed_args):
+        host = self.conductor.host_set_maintenance(
+            parsed_args.host, not parsed_args.no_maintenance,
+            reason=parsed_args.maintenance, requested_by=base.requester())
+        fields = ('name', 'state', 'maintenance', 'maintenance_reason')
+        return fields, tuple(host.get(f) for f in fields)

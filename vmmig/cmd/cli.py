@@ -36,6 +36,7 @@ COMMANDS = {
     'migration force-complete': migrations.MigrationForceComplete,
     'host list': hosts.HostList,
     'host eligible': hosts.HostEligible,
+    'host set': hosts.HostSet,
     'demo': demo.Demo,
 }
 

@@ -36,7 +36,7 @@ PROGRESS_FIELDS = {
 class ConductorManager(object):
     # A literal of its own, not the client's constant: tests/unit/test_rpcapi.py
     # compares the two, which it could not if one were the other.
-    target = messaging.Target(version='1.2')
+    target = messaging.Target(version='1.3')
 
     def __init__(self, name=None):
         self.name = name or CONF.host
@@ -224,6 +224,20 @@ class ConductorManager(object):
 
     def instance_list(self, context, host=None):
         return db.instance_list(host=host)
+
+    @messaging.expected_exceptions(exception.VmmigException)
+    def host_set_maintenance(self, context, host, maintenance, reason=None,
+                             requested_by=None):
+        if maintenance and not reason:
+            raise exception.Invalid(reason='a host put in maintenance needs a reason')
+        who = ' by %s' % requested_by if requested_by else ''
+        before = db.host_get(host)
+        record = db.host_set_maintenance(host, maintenance,
+                                         ('%s%s' % (reason, who))[:255] if reason else None)
+        LOG.warning('Host %s %s%s (it was: %s)', host,
+                    'in maintenance: %s' % reason if maintenance else 'out of maintenance',
+                    who, before['maintenance_reason'] or 'not in maintenance')
+        return record
 
     @messaging.expected_exceptions(exception.VmmigException)
     def host_eligible(self, context, instance, migration_type):

@@ -10,6 +10,8 @@ Version history:
   heartbeat of an agent whose host has not changed since its last report).
 * 1.2 - agent_started takes ``agent``: the RPC server of a process that serves
   several hosts, which the conductor addresses with the host in the arguments.
+* 1.3 - host_set_maintenance: an operator puts a host in maintenance, or takes it
+  out (a host the HA monitor fenced stays in maintenance until then).
 """
 
 from vmmig import conf
@@ -17,7 +19,7 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.2'
+RPC_API_VERSION = '1.3'
 
 
 class ConductorAPI(object):
@@ -72,6 +74,13 @@ class ConductorAPI(object):
 
     def instance_list(self, host=None):
         return self._call('instance_list', host=host)
+
+    def host_set_maintenance(self, host, maintenance, reason=None, requested_by=None):
+        rpc.require_version(self.client, '1.3', 'conductor', 'setting the maintenance of '
+                            'host %s' % host)
+        return self.client.prepare(version='1.3').call(
+            {}, 'host_set_maintenance', host=host, maintenance=maintenance, reason=reason,
+            requested_by=requested_by)
 
     # From the agents ---------------------------------------------------------
 
