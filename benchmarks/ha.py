@@ -81,7 +81,7 @@ def main(argv=None):
 
 def report(vms, killed, host='dead'):
     tr.wait_for(lambda: [r for r in recoveries.list_(host=host)
-                         if r['state'] not in recoveries.UNFINISHED], 300,
+                         if r['state'] not in recoveries.UNFINISHED], 150,
                 'the recovery of host %s' % host)
     rec = recoveries.list_(host=host)[-1]
     assert rec['state'] == 'succeeded', rec
@@ -134,7 +134,11 @@ def libvirt_guest():
         time.sleep(max(0.0, started + 30 - time.time()))
         killed = time.time()
         services.kill('agent-host1')
-        report(1, killed, 'host1')
+        try:
+            report(1, killed, 'host1')
+        except AssertionError:
+            print(services.log('conductor-0')[-6000:])
+            raise
         cloud.wait_reported('bench-ha', 'host2', 'running')
     finally:
         while stack:
