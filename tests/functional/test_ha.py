@@ -155,6 +155,12 @@ def test_dead_host_is_powered_off_then_its_vms_rebuilt_by_priority(ha_cloud):
     assert not verdicts['h1']['eligible']
     assert any('maintenance' in r for r in verdicts['h1']['reasons']), verdicts['h1']
     assert [r['id'] for r in recoveries.list_(host='h1')] == [rec['id']]
+    # What an operator sees of it.
+    listed = services.cli('recovery', 'list', '--host', 'h1', '-f', 'json').stdout
+    assert '"State": "partial"' in listed and 'scratch (priority 0): stays: ' in listed, \
+        listed
+    assert 'gold (priority 100): migration %s to %s, completed' % (
+        items['gold']['migration'], items['gold']['destination']) in listed, listed
     # Until an operator says it is sound.
     done = services.cli('host', 'set', 'h1', '--no-maintenance', '-f', 'json')
     assert '"maintenance": false' in done.stdout, done.stdout + done.stderr

@@ -17,6 +17,7 @@ from oslo_log import log as oslo_logging
 from vmmig.cli import demo
 from vmmig.cli import hosts
 from vmmig.cli import migrations
+from vmmig.cli import recoveries
 from vmmig.cli import servers
 from vmmig import conf
 from vmmig import config
@@ -37,6 +38,7 @@ COMMANDS = {
     'host list': hosts.HostList,
     'host eligible': hosts.HostEligible,
     'host set': hosts.HostSet,
+    'recovery list': recoveries.RecoveryList,
     'demo': demo.Demo,
 }
 

@@ -12,6 +12,7 @@ from vmmig.conductor import dispatcher
 from vmmig.conductor import prechecks
 from vmmig import conf
 from vmmig.db import api as db
+from vmmig.db import recoveries
 from vmmig.db import states
 from vmmig import exception
 from vmmig.ha import monitor
@@ -224,6 +225,9 @@ class ConductorManager(object):
 
     def instance_list(self, context, host=None):
         return db.instance_list(host=host)
+
+    def recovery_list(self, context, host=None):
+        return recoveries.list_(host=host)
 
     @messaging.expected_exceptions(exception.VmmigException)
     def host_set_maintenance(self, context, host, maintenance, reason=None,

@@ -11,7 +11,8 @@ Version history:
 * 1.2 - agent_started takes ``agent``: the RPC server of a process that serves
   several hosts, which the conductor addresses with the host in the arguments.
 * 1.3 - host_set_maintenance: an operator puts a host in maintenance, or takes it
-  out (a host the HA monitor fenced stays in maintenance until then).
+  out (a host the HA monitor fenced stays in maintenance until then);
+  recovery_list: what the HA monitor did about each dead host.
 """
 
 from vmmig import conf
@@ -74,6 +75,10 @@ class ConductorAPI(object):
 
     def instance_list(self, host=None):
         return self._call('instance_list', host=host)
+
+    def recovery_list(self, host=None):
+        rpc.require_version(self.client, '1.3', 'conductor', 'listing HA recoveries')
+        return self.client.prepare(version='1.3').call({}, 'recovery_list', host=host)
 
     def host_set_maintenance(self, host, maintenance, reason=None, requested_by=None):
         rpc.require_version(self.client, '1.3', 'conductor', 'setting the maintenance of '
