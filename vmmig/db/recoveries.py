@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from vmmig.db import api
 from vmmig.db import models
 from vmmig.db import queries
+from vmmig import exception
 
 _RECOVERIES = models.Recovery.__table__
 _HOSTS = models.Host.__table__
@@ -70,11 +71,20 @@ def adopt(recovery_id, old_owner, new_owner):
                                          updated_at=api._now())).rowcount == 1
 
 
+def latest():
+    """{host: when its newest recovery was created}: the monitor's look at which
+    failures have one, without taking the dispatch lock for each dead host."""
+    with api._connection() as conn:
+        return dict(conn.execute(sa.select(_RECOVERIES.c.host,
+                                           sa.func.max(_RECOVERIES.c.created_at))
+                                 .group_by(_RECOVERIES.c.host)).all())
+
+
 def get(recovery_id):
     with api._connection() as conn:
         row = api._one(conn, sa.select(_RECOVERIES).where(_RECOVERIES.c.id == recovery_id))
     if row is None:
-        raise api.exception.NotFound(what='recovery %s' % recovery_id)
+        raise exception.NotFound(what='recovery %s' % recovery_id)
     return row
 
 

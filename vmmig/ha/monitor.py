@@ -75,10 +75,15 @@ class Monitor(object):
         if time.monotonic() - self._started < CONF.conductor.heartbeat_timeout:
             return
         cutoff = time.time() - CONF.conductor.heartbeat_timeout - CONF.ha.grace_period
+        handled = None
         for host in db.host_list():
             if (host['state'] == 'down' and not host['maintenance']
                     and (host['last_heartbeat'] or 0) < cutoff):
-                self._begin(host)
+                if handled is None:
+                    handled = recoveries.latest()
+                # A recovery newer than its last heartbeat: this failure has one.
+                if handled.get(host['name'], -1) < (host['last_heartbeat'] or 0):
+                    self._begin(host)
 
     def _begin(self, host):
         fencing = plugins.fencing()

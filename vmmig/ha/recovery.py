@@ -113,16 +113,19 @@ def recover_host(conductor, host, method, reserved_hosts, since, done=()):
         if reason:
             LOG.warning('Recovery of %s: %s stays: %s', host, name, reason)
             continue
-        earlier = [m for m in db.migration_list(instance=name)
-                   if m['migration_type'] == 'evacuate' and m['source_host'] == host
-                   and m['created_at'] >= since]
+        earlier = _evacuation_since(name, host, since)
         if earlier:
-            item.update(migration=earlier[-1]['id'], destination=earlier[-1]['dest_host'])
+            item.update(migration=earlier['id'], destination=earlier['dest_host'])
             continue
         try:
             migration = conductor.record_migration(name, 'evacuate', dest,
                                                    requested_by='ha-monitor')
         except exception.VmmigException as e:
+            # A monitor that was active a moment ago may have recorded it meanwhile.
+            earlier = _evacuation_since(name, host, since)
+            if earlier:
+                item.update(migration=earlier['id'], destination=earlier['dest_host'])
+                continue
             reasons = getattr(e, 'reasons', None)
             item['reason'] = '; '.join(reasons) if reasons else e.message
             LOG.warning('Recovery of %s: %s stays: %s', host, name, item['reason'])
@@ -131,3 +134,11 @@ def recover_host(conductor, host, method, reserved_hosts, since, done=()):
         LOG.info('Recovery of %s: %s (priority %s) evacuated to %s by migration %s',
                  host, name, priority, migration['dest_host'], migration['id'])
     return items
+
+
+def _evacuation_since(name, host, since):
+    """The evacuation of ``name`` from ``host`` recorded since ``since``, or None."""
+    found = [m for m in db.migration_list(instance=name)
+             if m['migration_type'] == 'evacuate' and m['source_host'] == host
+             and m['created_at'] >= since]
+    return found[-1] if found else None

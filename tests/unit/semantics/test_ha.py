@@ -167,3 +167,26 @@ def test_reserved_hosts_take_only_the_vms_of_failed_hosts(make_cloud):
         row = db.instance_get(name)
         assert (row['host'], row['power_state']) == ('spare', 'running')
         assert cloud.on('spare', name)['power_state'] == 'running'
+
+
+def test_a_second_monitor_recovering_the_same_failure_evacuates_nothing_twice(make_cloud):
+    """Two monitors that both believe they are active (a lock that expired under a
+    paused process) run the recovery of one host: each VM has one evacuation."""
+    import time
+    cloud = make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.enabled': False})
+    since = time.time()
+    cloud.stop_agent('a')
+    manager = cloud.services.conductor.manager
+    first = recovery.recover_host(manager, 'a', 'auto', [], since)
+    second = recovery.recover_host(manager, 'a', 'auto', [], since)
+    moved = {i['instance']: i['migration'] for i in first if i['migration']}
+    assert sorted(moved) == ['bronze', 'gold', 'silver']
+    # The second finds the first's evacuations (or the VMs already gone from a).
+    again = {i['instance']: i['migration'] for i in second if i['migration']}
+    assert again and all(moved[name] == m for name, m in again.items()), (moved, again)
+    assert not [i for i in second if i['instance'] in moved and not i['migration']]
+    for name in moved:
+        evacuations = [m for m in db.migration_list(instance=name)
+                       if m['migration_type'] == 'evacuate']
+        assert [m['id'] for m in evacuations] == [moved[name]]
+        cloud.wait_end(moved[name])
