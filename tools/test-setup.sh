@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installs and starts everything the test suite needs on a fresh Debian machine:
-# RabbitMQ, PostgreSQL, MariaDB (where none answers), libvirt + QEMU, the test guest,
+# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), libvirt + QEMU, the test guest,
 # and tox. Idempotent: what is already there is left alone. Run as root.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +13,7 @@ need=()
 port_open 5672 || need+=(rabbitmq-server)
 port_open 5432 || need+=(postgresql)
 port_open 3306 || need+=(mariadb-server)
+port_open 6379 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-setup: installing ${need[*]}"
   $APT update -q >/dev/null
@@ -37,7 +38,13 @@ if ! port_open 3306; then
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
   for _ in $(seq 30); do port_open 3306 && break; sleep 1; done
 fi
-for p in 5672 5432 3306; do port_open $p || { echo "test-setup: port $p still closed" >&2; exit 1; }; done
+if ! port_open 6379; then
+  # The HA monitor's coordination tests (tooz) on Redis.
+  echo "test-setup: starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 >/dev/null
+  for _ in $(seq 30); do port_open 6379 && break; sleep 1; done
+fi
+for p in 5672 5432 3306 6379; do port_open $p || { echo "test-setup: port $p still closed" >&2; exit 1; }; done
 
 # libvirt, QEMU and the test guest (tools/virt).
 "$HERE/virt/vmmig-virt-env" install

@@ -141,6 +141,21 @@ class EmbeddedServices(object):
     def queued():
         return db.migration_list(state=states.QUEUED)
 
+    def power_cut(self, host, timeout=120):
+        """The demo's dead host: its agent stops (no heartbeat, no answer); back once
+        the HA monitor's recovery of the host has ended."""
+        from vmmig.db import recoveries
+        agent = next(a for a in self.agents if getattr(a, 'host', None) == host)
+        agent.stop()
+        self.agents.remove(agent)
+        deadline = time.monotonic() + timeout
+        while not [r for r in recoveries.list_(host=host)
+                   if r['state'] not in recoveries.UNFINISHED]:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return self.wait_idle(max(1.0, deadline - time.monotonic()))
+
     def stop(self):
         if self.conductor is not None:
             # What this conductor still runs (a recovery adopted at the last moment) ends

@@ -83,7 +83,7 @@ def validate_enabled():
         load_class(MIGRATION, name, '[drivers] enabled_migration_types')
     for name in CONF.drivers.enabled_storage_modes:
         load_class(STORAGE, name, '[drivers] enabled_storage_modes')
-    load_class(FENCING, CONF.drivers.fencing, '[drivers] fencing')
+    load_class(FENCING, CONF.drivers.fencing, '[drivers] fencing')().validate()
     for name in CONF.scheduler.enabled_filters:
         load_class(FILTERS, name, '[scheduler] enabled_filters')
     for name in CONF.scheduler.weighers:

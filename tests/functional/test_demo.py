@@ -41,7 +41,17 @@ def demo(tmp_path_factory):
 
 
 def of(migrations, instance):
-    return [m for m in migrations.values() if m.instance == instance]
+    """The migrations an operator asked for (the HA recovery's evacuations come last)."""
+    return [m for m in migrations.values() if m.instance == instance
+            and m.migration_type != 'evacuate']
+
+
+def host_before_the_power_cut(migrations, instances, name):
+    """Where ``name`` was when the tour cut its host's power: the source of its
+    evacuation, or where it is now."""
+    evacuated = [m for m in migrations.values() if m.instance == name
+                 and m.migration_type == 'evacuate']
+    return evacuated[-1].source_host if evacuated else instances[name].host
 
 
 pytestmark = pytest.mark.timeout(900)
@@ -57,10 +67,28 @@ def test_completed_count(demo):
     # The drain's own migrations (action_id set) are counted by test_maintenance_drain.
     states = [m.state for m in migrations.values() if m.action_id is None]
     # legacy-1, cache-1, web-1 (live, then cold --shutdown), db-1, app-1 (live, then
-    # held and resumed), batch-1; db-1's second one is aborted.
-    assert states.count('completed') == 8
+    # held and resumed), batch-1; db-1's second one is aborted; then the host of web-1
+    # dies and web-1, app-1 and batch-1 are evacuated from it.
+    assert states.count('completed') == 11
     assert states.count('cancelled') == 1
-    assert len(states) == 9
+    assert len(states) == 12
+
+
+def test_a_dead_host_recovered_without_a_request(demo):
+    process, migrations, instances = demo
+    evacuated = [m for m in migrations.values() if m.migration_type == 'evacuate']
+    assert sorted(m.instance for m in evacuated) == ['app-1', 'batch-1', 'web-1']
+    dead = evacuated[0].source_host
+    for m in evacuated:
+        assert (m.state, m.source_host) == ('completed', dead), m
+        assert m.reason.startswith('fenced: simulated power-off of %s' % dead), m.reason
+        assert (instances[m.instance].host, instances[m.instance].power_state) == (
+            m.dest_host, 'running')
+    # The VMs on local disks stay, and the recovery says why.
+    assert {n for n, i in instances.items() if i.host == dead} == {'cache-1', 'legacy-1'}
+    assert 'Recovery 1 of %s partial' % dead in process.stderr
+    assert 'cache-1: evacuate migration is not possible for storage mode ' \
+        'ephemeral-local' in process.stderr
 
 
 def test_cold_migrations_keep_the_power_state(demo):
@@ -86,7 +114,7 @@ def test_shutdown_cold_migration_of_a_running_vm(demo):
     _live, cold = of(migrations, 'web-1')
     assert (cold.migration_type, cold.state) == ('cold', 'completed')
     assert json.loads(cold.options)['shutdown'] is True
-    assert instances['web-1'].host == cold.dest_host
+    assert host_before_the_power_cut(migrations, instances, 'web-1') == cold.dest_host
 
 
 def test_held_then_resumed_completed(demo):
@@ -94,7 +122,7 @@ def test_held_then_resumed_completed(demo):
     resumed = of(migrations, 'app-1')[-1]
     assert resumed.hold_reason == 'change window 22:00'
     assert resumed.state == 'completed'
-    assert instances['app-1'].host == resumed.dest_host
+    assert host_before_the_power_cut(migrations, instances, 'app-1') == resumed.dest_host
 
 
 def test_aborted_one_cancelled_and_the_vm_stayed(demo):
@@ -118,7 +146,7 @@ def test_batch_converged_with_auto_converge(demo):
     [batch] = of(migrations, 'batch-1')
     assert (batch.migration_type, batch.state) == ('live', 'completed')
     assert json.loads(batch.options)['auto_converge'] is True
-    assert instances['batch-1'].host == batch.dest_host
+    assert host_before_the_power_cut(migrations, instances, 'batch-1') == batch.dest_host
 
 
 def test_maintenance_drain(demo):

@@ -22,8 +22,12 @@ CONF = conf.CONF
 NO_RECORD = 'no record'  # a refused request creates no migration
 LAST = '{last}'  # in a command line: the id of the newest migration of the step's VM
 
-Step = collections.namedtuple('Step', 'title explain command instance expect exit_code')
-Step.__new__.__defaults__ = (None, None, 0)
+HOST = '{host}'  # in a command line: the host the step's action cut the power of
+
+# ``action``: a method of Demo run before the command (it may return the {host}).
+Step = collections.namedtuple('Step', 'title explain command instance expect exit_code '
+                                      'action')
+Step.__new__.__defaults__ = (None, None, 0, None)
 
 
 STEPS = [
@@ -98,6 +102,15 @@ STEPS = [
          'step until the rounds shrink.',
          'server migrate --live-migration --auto-converge --wait batch-1',
          'batch-1', states.COMPLETED),
+    Step('A host dies: automatic recovery',
+         "The power of web-1's host is cut: its agent falls silent. Nobody types anything: "
+         'the HA monitor of the conductor marks the host down after [conductor] '
+         'heartbeat_timeout, powers it off through its fencing driver, and once the power '
+         'off is confirmed rebuilds its VMs elsewhere, highest HA priority first, each in '
+         'its power state. A VM on a local disk cannot be rebuilt: it stays, with the '
+         'reason recorded. The host stays in maintenance until an operator says it is '
+         'sound.',
+         'migration list --host {host}', 'web-1', states.COMPLETED, action='power_cut'),
     Step('All migrations of the tour',
          'The record of every migration stays in the database.',
          'migration list'),
@@ -128,9 +141,9 @@ SHOWN_FIELDS = ('id', 'instance', 'migration_type', 'storage_mode', 'state', 'so
 _SHOW_COMMANDS = ('server migrate', 'migration resume', 'migration abort')
 
 
-def expand(step, last_id):
+def expand(step, last_id, host=None):
     """The argv of a step's command line, and the argv actually run."""
-    argv = shlex.split(step.command.replace(LAST, str(last_id)))
+    argv = shlex.split(step.command.replace(LAST, str(last_id)).replace(HOST, str(host)))
     run = list(argv)
     if step.command.startswith(_SHOW_COMMANDS):
         for field in SHOWN_FIELDS:
@@ -204,10 +217,25 @@ class Demo(base.Command):
         else:
             CONF.set_override('clock', 'virtual', group='sim')
         CONF.set_override('dispatch_interval', 0.1, group='conductor')
+        # A host silent for 5 s is dead, and the simulated fencing powers it off.
+        CONF.set_override('heartbeat_interval', 0.5, group='agent')
+        CONF.set_override('heartbeat_timeout', 5.0, group='conductor')
+        CONF.set_override('fencing', 'sim', group='drivers')
+        CONF.set_override('monitor_interval', 0.2, group='ha')
 
     def say(self, text):
         self.app.stdout.write(text + '\n')
         self.app.stdout.flush()
+
+    def power_cut(self, step):
+        """Cut the power of the host of the step's VM; back once its recovery ended."""
+        host = next(i['host'] for i in self.conductor.instance_list()
+                    if i['name'] == step.instance)
+        self.say('(the power of %s is cut; waiting for the HA monitor)' % host)
+        started = self.app.clock()
+        self.app.services.power_cut(host)
+        self.say('(recovered in %.1f s)' % (self.app.clock() - started))
+        return host
 
     def migration_ids(self, instance):
         if instance is None:
@@ -217,10 +245,11 @@ class Demo(base.Command):
     def run_step(self, number, step):
         """Run one step; return what went wrong, or None."""
         before = self.migration_ids(step.instance)
-        argv, run = expand(step, before[-1] if before else None)
         self.say('== %d. %s' % (number, step.title))
         self.say(textwrap.fill(step.explain, width=78, initial_indent='   ',
                                subsequent_indent='   '))
+        host = getattr(self, step.action)(step) if step.action else None
+        argv, run = expand(step, before[-1] if before else None, host)
         self.say('$ vmmig ' + ' '.join(shlex.quote(a) for a in argv))
         self.app.stderr.flush()
         code = self.app.run_subcommand(run)

@@ -14,8 +14,10 @@ from vmmig.conductor import plans as conductor_plans
 from vmmig.conductor import prechecks
 from vmmig import conf
 from vmmig.db import api as db
+from vmmig.db import recoveries
 from vmmig.db import states
 from vmmig import exception
+from vmmig.ha import monitor
 from vmmig import plugins
 from vmmig import rpc
 
@@ -40,7 +42,7 @@ PROGRESS_FIELDS = {
 class ConductorManager(conductor_plans.PlanEndpoints):
     # A literal of its own, not the client's constant: tests/unit/test_rpcapi.py
     # compares the two, which it could not if one were the other.
-    target = messaging.Target(version='1.3')
+    target = messaging.Target(version='1.4')
 
     def __init__(self, name=None):
         self.name = name or CONF.host
@@ -54,11 +56,16 @@ class ConductorManager(conductor_plans.PlanEndpoints):
         self._progress_at = {}
         self._progress_lock = threading.Lock()
         self.init_plans()
+        self.monitor = monitor.Monitor(self) if CONF.ha.enabled else None
 
     def start(self):
         self.dispatcher.start()
+        if self.monitor:
+            self.monitor.start()
 
     def stop(self):
+        if self.monitor:
+            self.monitor.stop()
         self.dispatcher.stop()
         self.checks.close()
 
@@ -72,6 +79,13 @@ class ConductorManager(conductor_plans.PlanEndpoints):
                        hold_reason=None, requested_by=None):
         return self._plan_and_record(instance, migration_type, host, options, hold_reason,
                                      requested_by)
+
+    def record_migration(self, instance, migration_type, host=None, options=None,
+                         requested_by=None):
+        """Check, place and record one migration, as an operator's request is (the HA
+        monitor's evacuations come this way)."""
+        return self._plan_and_record(instance, migration_type, host, options,
+                                     requested_by=requested_by)
 
     def _plan_and_record(self, instance, migration_type, host, options, hold_reason=None,
                          requested_by=None, extra=None):
@@ -227,6 +241,10 @@ class ConductorManager(conductor_plans.PlanEndpoints):
     @args.accepts(host=args.Optional(args.Name('host')))
     def instance_list(self, context, host=None):
         return db.instance_list(host=host)
+
+    @args.accepts(host=args.Optional(args.Name('host')))
+    def recovery_list(self, context, host=None):
+        return recoveries.list_(host=host)
 
     @args.accepts(instance=args.Name('instance'), migration_type=args.Text())
     def host_eligible(self, context, instance, migration_type):

@@ -13,6 +13,8 @@ Version history:
 * 1.3 - Action plans and maintenance: host_maintenance_set, host_maintenance_unset,
   plan_list, plan_get, plan_execute, plan_abort, host_health; host_list gives
   each host's ``drain``.
+* 1.4 - recovery_list: what the HA monitor did about each dead host (a host it
+  fenced stays in maintenance until host_maintenance_unset).
 """
 
 from vmmig import conf
@@ -20,7 +22,7 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.3'
+RPC_API_VERSION = '1.4'
 
 
 class ConductorAPI(object):
@@ -75,6 +77,10 @@ class ConductorAPI(object):
 
     def instance_list(self, host=None):
         return self._call('instance_list', host=host)
+
+    def recovery_list(self, host=None):
+        rpc.require_version(self.client, '1.4', 'conductor', 'listing HA recoveries')
+        return self.client.prepare(version='1.4').call({}, 'recovery_list', host=host)
 
     # From the agents ---------------------------------------------------------
 

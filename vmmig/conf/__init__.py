@@ -4,6 +4,7 @@ from oslo_config import cfg
 
 from vmmig.conf import agent
 from vmmig.conf import conductor
+from vmmig.conf import coordination
 from vmmig.conf import default
 from vmmig.conf import drivers
 from vmmig.conf import ha
@@ -16,5 +17,5 @@ from vmmig.conf import upgrade_levels
 CONF = cfg.CONF
 
 for _module in (default, drivers, conductor, agent, scheduler, migration, sim, libvirt,
-                upgrade_levels, ha):
+                upgrade_levels, coordination, ha):
     _module.register_opts(CONF)

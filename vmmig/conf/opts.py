@@ -2,6 +2,7 @@
 
 from vmmig.conf import agent
 from vmmig.conf import conductor
+from vmmig.conf import coordination
 from vmmig.conf import default
 from vmmig.conf import drivers
 from vmmig.conf import ha
@@ -12,7 +13,7 @@ from vmmig.conf import sim
 from vmmig.conf import upgrade_levels
 
 _MODULES = (default, drivers, conductor, agent, scheduler, migration, sim, libvirt,
-            upgrade_levels, ha)
+            upgrade_levels, coordination, ha)
 
 
 def list_opts():

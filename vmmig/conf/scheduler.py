@@ -3,7 +3,7 @@ from oslo_config import cfg
 scheduler_group = cfg.OptGroup('scheduler', title='Host selection',
                                help='Filters that decide which hosts may take a VM.')
 
-DEFAULT_FILTERS = ['compute', 'not_own_host', 'capacity', 'cpu_model', 'os_version',
+DEFAULT_FILTERS = ['compute', 'reserved', 'not_own_host', 'capacity', 'cpu_model', 'os_version',
                    'hypervisor_version', 'same_cluster', 'pci_passthrough', 'vgpu',
                    'hypervisor_capabilities', 'storage']
 

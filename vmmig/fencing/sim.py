@@ -9,6 +9,8 @@ CONF = conf.CONF
 class SimFencing(base.Fencing):
     """Powers a simulated host off: its agent, if it comes back, starts no VM it had."""
 
+    powers_off = True
+
     def confirm(self, host):
         if host['state'] != 'down':
             return False, 'host %s is up' % host['name']

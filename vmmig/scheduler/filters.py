@@ -40,6 +40,16 @@ class ComputeFilter(BaseHostFilter):
         return None
 
 
+class ReservedHostFilter(BaseHostFilter):
+    """The spare hosts of [ha] reserved_hosts take only the VMs of failed hosts."""
+
+    def reason(self, host, request):
+        if host['name'] in CONF.ha.reserved_hosts and request['migration_type'] != 'evacuate':
+            return ('host %s is reserved for the VMs of failed hosts ([ha] reserved_hosts)'
+                    % host['name'])
+        return None
+
+
 class NotOwnHostFilter(BaseHostFilter):
     def reason(self, host, request):
         if host['name'] == request['instance'].get('host'):

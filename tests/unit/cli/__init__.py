@@ -119,6 +119,10 @@ class FakeConductor(object):
         self._log('host_list')
         return self.hosts
 
+    def instance_list(self, host=None):
+        self._log('instance_list', host)
+        return [{'name': 'web-1', 'host': 'sim-a'}]
+
     def host_eligible(self, instance, migration_type):
         self._log('host_eligible', instance, migration_type)
         return self.eligible
@@ -152,6 +156,9 @@ class FakeServices(object):
 
     def queued(self):
         return [dict(r) for r in self.queued_records]
+
+    def power_cut(self, host):
+        self.events.append(('power_cut', host))
 
     def stop(self):
         self.events.append('stop')

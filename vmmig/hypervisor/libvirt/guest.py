@@ -164,6 +164,22 @@ def rewrite_pci_hostdevs(xml, addresses):
     return ET.tostring(root, encoding='unicode')
 
 
+HA_NAMESPACE = 'https://vmmig.example/ha/1'
+
+
+def ha_metadata(root):
+    """The VM's HA settings from its domain metadata, as the simulator's ``ha``::
+
+        <metadata><ha:ha xmlns:ha="https://vmmig.example/ha/1" enabled="true"
+                         priority="10"/></metadata>
+
+    {} without the element (enabled, priority 0: see vmmig.ha.recovery)."""
+    element = root.find('./metadata/{%s}ha' % HA_NAMESPACE)
+    if element is None:
+        return {}
+    return {k: v for k, v in element.attrib.items() if k in ('enabled', 'priority')}
+
+
 def instance_of(dom, shared_path, has_managed_save, capacities=None, pci_products=None):
     """The instance dict of a libvirt domain (see vmmig.hypervisor.base).
 
@@ -225,6 +241,7 @@ def instance_of(dom, shared_path, has_managed_save, capacities=None, pci_product
         'arch': root.find('./os/type').get('arch') if root.find('./os/type') is not None
         else None,
         'xml': inactive_xml,
+        'ha': ha_metadata(root),
     }
 
 

@@ -1,0 +1,192 @@
+"""The HA monitor in-process: a dead simulated host fenced, its VMs rebuilt by priority."""
+
+import json
+import os
+
+import pytest
+
+from tests.unit.semantics import helpers as h
+from vmmig.db import api as db
+from vmmig.db import recoveries
+from vmmig import exception
+from vmmig.fencing import redfish
+from vmmig.ha import recovery
+
+
+def _vm(host, priority=None, enabled=None, memory_mb=1024, **kw):
+    ha = {}
+    if priority is not None:
+        ha['priority'] = priority
+    if enabled is not None:
+        ha['enabled'] = enabled
+    return h.vm(host, memory_mb=memory_mb, ha=ha, **kw) if ha else h.vm(host, **kw)
+
+
+def _spec(name, **kw):
+    return dict(_vm('a', **kw), name=name, vcpus=1, memory_mb=kw.get('memory_mb', 1024))
+
+
+# The policy, a pure function ---------------------------------------------------------
+
+def test_order_is_by_priority_then_name_and_disabled_vms_stay():
+    plan = recovery.order_evacuations(
+        [_spec('low'), _spec('high', priority=10), _spec('off', enabled=False),
+         _spec('also-high', priority=10), _spec('mid', priority=5)], hosts=[])
+    assert plan == [('also-high', 10, None, None), ('high', 10, None, None),
+                    ('mid', 5, None, None), ('low', 0, None, None),
+                    ('off', 0, None, recovery.DISABLED)]
+
+
+def test_reserved_host_counts_room_in_priority_order():
+    spare = {'name': 'spare', 'state': 'up', 'maintenance': False,
+             'facts': {'vcpus': 4, 'memory_mb': 3000, 'vcpus_used': 0,
+                       'memory_mb_used': 0}}
+    down_spare = dict(spare, name='spare-2', state='down')
+    plan = recovery.order_evacuations(
+        [_spec('first', priority=3, memory_mb=2048), _spec('second', priority=2),
+         _spec('third', priority=1, memory_mb=512)], [spare, down_spare],
+        method='reserved_host', reserved_hosts=['spare-2', 'spare'])
+    assert [(n, d) for n, _p, d, _r in plan] == [
+        ('first', 'spare'), ('second', None), ('third', 'spare')]
+    assert 'no reserved host (spare-2, spare) is up with room' in plan[1][3]
+
+
+def test_bad_ha_metadata_is_named():
+    plan = recovery.order_evacuations([_spec('x', priority='urgent')], [])
+    assert plan == [('x', 0, None, "the HA priority of x must be an integer, not 'urgent'")]
+
+
+# The BMC file ------------------------------------------------------------------------
+
+@pytest.mark.parametrize('content,message', [
+    ({'h1': {'address': 'http://bmc', 'system_id': '/s/1', 'passwd': 'x'}},
+     "host h1: unknown key 'passwd'"),
+    ({'h1': {'address': 'http://bmc'}}, 'host h1: system_id is missing'),
+    ({'h1': {'address': 'http://bmc', 'system_id': '/s/1', 'verify': 'no'}},
+     "host h1: verify must be a bool, not 'no'"),
+    ([], 'it must map each host name to its BMC'),
+])
+def test_bmc_file_errors_name_the_host_and_key(tmp_path, content, message):
+    path = tmp_path / 'bmc.json'
+    path.write_text(json.dumps(content))
+    with pytest.raises(exception.InvalidOption) as e:
+        redfish.load_bmc_file(str(path))
+    assert message in e.value.message and '[ha] bmc_file' in e.value.message
+
+
+def test_bmc_file_in_yaml(tmp_path):
+    path = tmp_path / 'bmc.yaml'
+    path.write_text('h1:\n  address: http://bmc:8000\n  system_id: /redfish/v1/Systems/h1\n'
+                    '  username: admin\n  password: secret\n')
+    assert redfish.load_bmc_file(str(path)) == {'h1': {
+        'address': 'http://bmc:8000', 'system_id': '/redfish/v1/Systems/h1',
+        'username': 'admin', 'password': 'secret', 'verify': True}}
+
+
+# The monitor, end to end in-process ----------------------------------------------------
+
+def _cluster():
+    return h.cluster({
+        'gold': _vm('a', priority=100),
+        'silver': _vm('a', priority=50, power_state='shutoff'),
+        'bronze': _vm('a', location='volume'),
+        'scratch': _vm('a', location='local'),
+        'pet': _vm('a', enabled=False),
+        'other': _vm('b'),
+    }, hosts=('a', 'b', 'c'))
+
+
+def _recovery_of(host, states=('succeeded', 'partial', 'failed', 'reported')):
+    found = [r for r in recoveries.list_(host=host) if r['state'] in states]
+    return found[-1] if found else None
+
+
+def test_monitor_fences_and_rebuilds_by_priority(make_cloud):
+    cloud = make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.monitor_interval': 0.05})
+    cloud.stop_agent('a')
+    h.wait_for(lambda: _recovery_of('a'), 30, 'the recovery of a to end')
+    rec = _recovery_of('a')
+    assert rec['state'] == 'partial', rec
+    assert rec['reason'].startswith('fenced: simulated power-off of a'), rec
+    order = [i['instance'] for i in rec['items']]
+    assert order[:2] == ['gold', 'silver'], order
+    items = {i['instance']: i for i in rec['items']}
+    for name, power in (('gold', 'running'), ('silver', 'shutoff'), ('bronze', 'running')):
+        assert items[name]['state'] == 'completed', items[name]
+        where = items[name]['destination']
+        assert where in ('b', 'c')
+        # The record and the host agree: where it is and its power state.
+        assert cloud.on(where, name)['power_state'] == power
+        row = db.instance_get(name)
+        assert (row['host'], row['power_state']) == (where, power)
+        assert db.migration_get(items[name]['migration'])['migration_type'] == 'evacuate'
+    assert items['pet']['reason'] == recovery.DISABLED and items['pet']['migration'] is None
+    assert items['scratch']['migration'] is None
+    assert 'local' in items['scratch']['reason'], items['scratch']
+    assert 'scratch' in rec['reason'] and 'pet' not in rec['reason']
+    # Out of placement until an operator says otherwise.
+    host = db.host_get('a')
+    assert host['maintenance'] and 'fenced' in host['maintenance_reason'], host
+    # The migrations ran by priority: gold was recorded first.
+    assert items['gold']['migration'] < items['silver']['migration'] < \
+        items['bronze']['migration']
+
+
+def test_monitor_only_reports_with_a_driver_that_does_not_power_off(make_cloud):
+    cloud = make_cloud(_cluster(), **{'drivers.fencing': 'heartbeat',
+                                      'ha.monitor_interval': 0.05})
+    cloud.stop_agent('a')
+    h.wait_for(lambda: _recovery_of('a'), 30, 'the report of a')
+    rec = _recovery_of('a')
+    assert rec['state'] == 'reported' and 'does not power hosts off' in rec['reason'], rec
+    assert not db.migration_list()
+    assert db.instance_get('gold')['host'] == 'a'
+    assert not db.host_get('a')['maintenance']
+    assert os.path.exists(os.path.join(cloud.state_path, 'sim', 'hosts', 'a.json'))
+
+
+def test_reserved_hosts_take_only_the_vms_of_failed_hosts(make_cloud):
+    cloud = make_cloud(h.cluster({
+        'gold': _vm('a', priority=10), 'silver': _vm('a'), 'mover': _vm('b')},
+        hosts=('a', 'b', 'spare')),
+        **{'drivers.fencing': 'sim', 'ha.monitor_interval': 0.05,
+           'ha.recovery_method': 'reserved_host', 'ha.reserved_hosts': ['spare']})
+    # An ordinary migration is not placed on the spare ...
+    refused = {v['host']: v for v in cloud.api.host_eligible('mover', 'live')}
+    assert not refused['spare']['eligible']
+    assert any('reserved for the VMs of failed hosts' in r
+               for r in refused['spare']['reasons']), refused['spare']
+    # ... the recovery of a dead host is.
+    cloud.stop_agent('a')
+    h.wait_for(lambda: _recovery_of('a'), 30, 'the recovery of a to end')
+    rec = _recovery_of('a')
+    assert rec['state'] == 'succeeded', rec
+    assert [(i['instance'], i['destination']) for i in rec['items']] == [
+        ('gold', 'spare'), ('silver', 'spare')]
+    for name in ('gold', 'silver'):
+        row = db.instance_get(name)
+        assert (row['host'], row['power_state']) == ('spare', 'running')
+        assert cloud.on('spare', name)['power_state'] == 'running'
+
+
+def test_a_second_monitor_recovering_the_same_failure_evacuates_nothing_twice(make_cloud):
+    """Two monitors that both believe they are active (a lock that expired under a
+    paused process) run the recovery of one host: each VM has one evacuation."""
+    import time
+    cloud = make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.enabled': False})
+    since = time.time()
+    cloud.stop_agent('a')
+    manager = cloud.services.conductor.manager
+    first = recovery.recover_host(manager, 'a', 'auto', [], since)
+    second = recovery.recover_host(manager, 'a', 'auto', [], since)
+    moved = {i['instance']: i['migration'] for i in first if i['migration']}
+    assert sorted(moved) == ['bronze', 'gold', 'silver']
+    # The second finds the first's evacuations (or the VMs already gone from a).
+    again = {i['instance']: i['migration'] for i in second if i['migration']}
+    assert again and all(moved[name] == m for name, m in again.items()), (moved, again)
+    assert not [i for i in second if i['instance'] in moved and not i['migration']]
+    for name in moved:
+        evacuations = [m for m in db.migration_list(instance=name)
+                       if m['migration_type'] == 'evacuate']
+        assert [m['id'] for m in evacuations] == [moved[name]]
+        cloud.wait_end(moved[name])

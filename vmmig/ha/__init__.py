@@ -1,0 +1,1 @@
+"""High availability: the monitor that fences dead hosts and rebuilds their VMs."""
