@@ -102,18 +102,6 @@ STEPS = [
          'step until the rounds shrink.',
          'server migrate --live-migration --auto-converge --wait batch-1',
          'batch-1', states.COMPLETED),
-    Step('A host dies: automatic recovery',
-         "The power of web-1's host is cut: its agent falls silent. Nobody types anything: "
-         'the HA monitor of the conductor marks the host down after [conductor] '
-         'heartbeat_timeout, powers it off through its fencing driver, and once the power '
-         'off is confirmed rebuilds its VMs elsewhere, highest HA priority first, each in '
-         'its power state. A VM on a local disk cannot be rebuilt: it stays, with the '
-         'reason recorded. The host stays in maintenance until an operator says it is '
-         'sound.',
-         'migration list --host {host}', 'web-1', states.COMPLETED, action='power_cut'),
-    Step('All migrations of the tour',
-         'The record of every migration stays in the database.',
-         'migration list'),
     # Host operations: a drain plan, shown before anything moves, then carried out.
     Step('Maintenance of a host, planned first',
          'sim-c needs a firmware update. --dry-run shows the plan: each VM, live or cold, '
@@ -131,6 +119,18 @@ STEPS = [
     Step('Back in service',
          'Unset, sim-c takes VMs again.',
          'host maintenance unset sim-c'),
+    Step('A host dies: automatic recovery',
+         "The power of web-1's host is cut: its agent falls silent. Nobody types anything: "
+         'the HA monitor of the conductor marks the host down after [conductor] '
+         'heartbeat_timeout, powers it off through its fencing driver, and once the power '
+         'off is confirmed rebuilds its VMs elsewhere, highest HA priority first, each in '
+         'its power state. A VM on a local disk cannot be rebuilt: it stays, with the '
+         'reason recorded. The host stays in maintenance until an operator says it is '
+         'sound.',
+         'migration list --host {host}', 'web-1', states.COMPLETED, action='power_cut'),
+    Step('All migrations of the tour',
+         'The record of every migration stays in the database.',
+         'migration list'),
 ]
 
 

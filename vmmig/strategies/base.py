@@ -65,11 +65,14 @@ class Strategy(object):
                                              cost.link(source_facts, None), vm['options'])
                                 if vm['migration_type'] else 0.0)
             vms.append(vm)
+        # Split before placing: a VM no host can take loses its type in _place, and
+        # must not then be counted a second time among those that stay anyway.
+        staying = [v for v in vms if not v['migration_type']]
         actions = []
         for vm in self.order([v for v in vms if v['migration_type']]):
             self._place(placer, vm, source_facts, model)
             actions.append(vm)
-        actions += [v for v in vms if not v['migration_type']]
+        actions += staying
         for action in actions:
             if action['migration_type'] is None:
                 action.update(state=states.STAYS, migration_type=None)

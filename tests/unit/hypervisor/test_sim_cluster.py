@@ -25,6 +25,10 @@ def _text(instances=None, hosts=None):
 
 
 MALFORMED = [
+    ('ha-priority', _text({'web-1': _vm(ha={'priority': 'high'})}),
+     'instances.web-1.ha.priority: must be a whole number, not "high"'),
+    ('ha-unknown-key', _text({'web-1': _vm(ha={'enabled': True, 'prio': 3})}),
+     'instances.web-1.ha.prio: unknown key'),
     ('top-level-list', '[{"hosts": {}}]', 'the top level must be an object'),
     ('no-hosts', '{"instances": {}}', 'hosts: must be a non-empty object'),
     ('host-not-object', '{"hosts": {"a": 3}}', 'hosts.a: must be an object, not 3'),

@@ -97,6 +97,16 @@ def test_a_dry_run_shows_the_plan_and_changes_nothing(make_cloud):
     assert actions[0]['instance'] == 'db'
 
 
+def test_a_vm_no_host_can_take_is_listed_once_with_its_reason(make_cloud):
+    cloud = make_cloud(h.cluster({'big': h.vm('a', 'shared', memory_mb=60000),
+                                  'small': h.vm('a', 'shared')}, hosts=('a', 'b')))
+    plan = cloud.api.host_maintenance_set('a', 'new DIMMs', dry_run=True)
+    names = [a['instance'] for a in plan['actions']]
+    assert sorted(names) == ['big', 'small'], names
+    [big] = [a for a in plan['actions'] if a['instance'] == 'big']
+    assert big['state'] == 'stays' and 'no host can take it' in big['reason']
+
+
 def _refused(call, error, words, *args, **kwargs):
     before = h.stable_dump()
     with pytest.raises(error) as err:

@@ -47,6 +47,11 @@ def _number(minimum, above=False):
     return check
 
 
+def _integer(value):
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2 ** 31 - 1:
+        return 'a whole number'
+
+
 def _text(value):
     if not isinstance(value, str) or not value.strip():
         return 'a non-empty string'
@@ -118,7 +123,11 @@ INSTANCE = {
     'host': _text, 'vcpus': _whole(1), 'memory_mb': _whole(1),
     'power_state': _one_of(POWER_STATES), 'disks': None, 'workload': None,
     'pci_devices': _devices, 'vgpus': _devices, 'cpu_features': _strings, 'uuid': _uuid,
+    'ha': None,
 }
+#: A VM's high availability (vmmig.ha.recovery.ha_settings): rebuilt after its host
+#: fails, highest priority first.
+HA = {'enabled': _boolean, 'priority': _integer}
 
 
 def check_name(path, name):
@@ -217,4 +226,6 @@ def check(data, host_extra=(), instance_extra=()):
             problems += _disks(path + '.disks', spec['disks'])
         if spec.get('workload') is not None:
             problems += _object(path + '.workload', spec['workload'], WORKLOAD)
+        if spec.get('ha') is not None:
+            problems += _object(path + '.ha', spec['ha'], HA)
     return problems
