@@ -54,7 +54,7 @@ def test_other_formats_and_unreadable_files_are_left_to_qemu(tmp_path):
 
 
 def test_formats_are_read_from_the_disk_drivers():
-    root = guest.ET.fromstring("""<domain><devices>
+    root = ET.fromstring("""<domain><devices>
       <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
         <source file='/s/a.qcow2'/><target dev='vda'/></disk>
       <disk type='file' device='disk'><driver name='qemu' type='raw'/>
@@ -141,6 +141,33 @@ def test_mdev_types_and_the_type_of_an_mdev():
     mdev = """<device><name>mdev_4b20d080</name><capability type='mdev'>
       <type id='nvidia-63'/><iommuGroup number='12'/></capability></device>"""
     assert guest.mdev_type(mdev) == 'nvidia-63'
+
+
+UUID = '4b20d080-1b54-4048-85b3-a6a62d165c01'
+
+
+@pytest.mark.parametrize('xml', [
+    # libvirt >= 7.3 gives the UUID as an element; the name has the parent too.
+    "<device><name>mdev_4b20d080_1b54_4048_85b3_a6a62d165c01_0000_af_00_0</name>"
+    "<capability type='mdev'><type id='nvidia-63'/><uuid>%s</uuid></capability>"
+    "</device>" % UUID,
+    # Older ones only in the name.
+    "<device><name>mdev_4b20d080_1b54_4048_85b3_a6a62d165c01</name>"
+    "<capability type='mdev'><type id='nvidia-63'/></capability></device>",
+], ids=['uuid-element', 'name-only'])
+def test_the_uuid_of_an_mdev(xml):
+    assert guest.mdev_uuid(xml) == UUID
+
+
+def test_a_vgpu_s_type_is_its_mediated_device_s_not_the_hostdev_model():
+    root = ET.fromstring("""<domain><devices>
+      <hostdev mode='subsystem' type='mdev' model='vfio-pci'>
+        <source><address uuid='%s'/></source></hostdev>
+      <hostdev mode='subsystem' type='mdev' model='vfio-pci'>
+        <source><address uuid='00000000-0000-0000-0000-000000000000'/></source></hostdev>
+    </devices></domain>""" % UUID.upper())
+    # The second one is not a device of this host: 'unknown', which no host offers.
+    assert guest.vgpus_of(root, {UUID: 'nvidia-63'}) == ['nvidia-63', 'unknown']
 
 
 # Moving local disk paths ---------------------------------------------------------------

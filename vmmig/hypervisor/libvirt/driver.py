@@ -122,7 +122,8 @@ class LibvirtDriver(base.HypervisorDriver):
     def _instance(self, dom, capacities=None):
         inst = guest.instance_of(dom, self.opts.shared_storage_path,
                                  dom.hasManagedSaveImage(0), capacities,
-                                 {d['address']: d['product'] for d in self._pci_inventory()})
+                                 {d['address']: d['product'] for d in self._pci_inventory()},
+                                 self._mdev_types_by_uuid())
         inst['host'] = self.host
         inst['local_storage_path'] = self.opts.local_storage_path
         return inst
@@ -217,6 +218,24 @@ class LibvirtDriver(base.HypervisorDriver):
                 except self.libvirt.libvirtError:
                     continue  # it left while we looked
         return [dict(d, instance=holders.get(d['address'])) for d in devices]
+
+    def _mdev_types_by_uuid(self):
+        """{mediated device UUID: its vGPU type} of this host."""
+        try:
+            devices = self.conn.listAllDevices(
+                self.libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_MDEV)
+        except self.libvirt.libvirtError:
+            return {}  # no mediated devices on this host (or this libvirt)
+        found = {}
+        for dev in devices:
+            try:
+                xml = dev.XMLDesc(0)
+            except self.libvirt.libvirtError:
+                continue  # removed while we looked
+            uuid, vtype = guest.mdev_uuid(xml), guest.mdev_type(xml)
+            if uuid and vtype:
+                found[uuid] = vtype
+        return found
 
     def _vgpus(self):
         """{vGPU (mediated device) type: {'total', 'free'}} of the host's GPUs."""

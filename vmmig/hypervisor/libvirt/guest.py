@@ -142,6 +142,29 @@ def mdev_type(xml):
     return found.get('id') if found is not None else None
 
 
+def mdev_uuid(xml):
+    """The UUID of a mediated device (its nodedev XML): the <uuid> libvirt gives, else
+    the one in its name (mdev_<uuid with _>[_<parent>] in older releases)."""
+    root = ET.fromstring(xml)
+    found = root.findtext("./capability[@type='mdev']/uuid")
+    if found:
+        return found.strip().lower()
+    name = (root.findtext('name') or '').split('_')
+    return '-'.join(name[1:6]).lower() if len(name) >= 6 and name[0] == 'mdev' else None
+
+
+def vgpus_of(root, mdev_types_by_uuid):
+    """The vGPU type of each mediated device a domain holds, found through the device's
+    UUID (the hostdev's ``model`` is the bus, vfio-pci, not the type); a device this
+    host does not know is 'unknown', which no host offers."""
+    found = []
+    for hostdev in root.findall("./devices/hostdev[@type='mdev']"):
+        address = hostdev.find('source/address')
+        uuid = (address.get('uuid') or '').lower() if address is not None else ''
+        found.append((mdev_types_by_uuid or {}).get(uuid) or 'unknown')
+    return found
+
+
 def rewrite_pci_hostdevs(xml, addresses):
     """The domain XML with each passed-through PCI device moved to another host device.
 
@@ -180,7 +203,8 @@ def ha_metadata(root):
     return {k: v for k, v in element.attrib.items() if k in ('enabled', 'priority')}
 
 
-def instance_of(dom, shared_path, has_managed_save, capacities=None, pci_products=None):
+def instance_of(dom, shared_path, has_managed_save, capacities=None, pci_products=None,
+                mdev_types_by_uuid=None):
     """The instance dict of a libvirt domain (see vmmig.hypervisor.base).
 
     ``capacities``: {disk name: virtual size} known to be current (the source's, after
@@ -221,7 +245,7 @@ def instance_of(dom, shared_path, has_managed_save, capacities=None, pci_product
     configured_xml = (ET.tostring(configured, encoding='unicode')
                       if configured is not None else None)
     pci = pci_hostdevs(root)
-    mdevs = [h.get('model', 'mdev') for h in root.findall("./devices/hostdev[@type='mdev']")]
+    mdevs = vgpus_of(root, mdev_types_by_uuid)
     return {
         'name': dom.name(),
         'uuid': dom.UUIDString(),
