@@ -161,8 +161,10 @@ class PlanRunner(object):
         else:
             target, result = states.outcome(plan['actions'])
         plan = plans_db.plan_transition(plan['id'], states.ONGOING, target, result=result)
-        LOG.info('Plan %s (%s of %s) ended %s: %s', plan['id'], plan['strategy'],
-                 plan['host'], target, result)
+        # A VM left behind is worth a warning (the HA monitor's recoveries above all).
+        log = LOG.warning if target in (states.FAILED, states.PARTIAL) else LOG.info
+        log('Plan %s (%s of %s) ended %s: %s', plan['id'], plan['strategy'], plan['host'],
+            target, result)
         notify(self.notifier, 'end', plan, reason=result,
                error=target in (states.FAILED, states.PARTIAL))
 
