@@ -144,13 +144,14 @@ class EmbeddedServices(object):
     def power_cut(self, host, timeout=120):
         """The demo's dead host: its agent stops (no heartbeat, no answer); back once
         the HA monitor's recovery of the host has ended."""
-        from vmmig.db import recoveries
+        from vmmig.db import plans as plans_db
+        from vmmig.plans import states as plan_states
         agent = next(a for a in self.agents if getattr(a, 'host', None) == host)
         agent.stop()
         self.agents.remove(agent)
         deadline = time.monotonic() + timeout
-        while not [r for r in recoveries.list_(host=host)
-                   if r['state'] not in recoveries.UNFINISHED]:
+        while not [p for p in plans_db.plan_list(host=host, strategy=plans_db.RECOVERY)
+                   if p['state'] in plan_states.TERMINAL]:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.1)

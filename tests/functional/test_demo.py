@@ -5,6 +5,7 @@ The checks read the demo's SQLite database, not what it printed.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -65,7 +66,8 @@ def test_exit_code(demo):
 def test_completed_count(demo):
     _, migrations, _ = demo
     # The drain's own migrations (action_id set) are counted by test_maintenance_drain.
-    states = [m.state for m in migrations.values() if m.action_id is None]
+    states = [m.state for m in migrations.values()
+              if m.action_id is None or m.migration_type == 'evacuate']
     # legacy-1, cache-1, web-1 (live, then cold --shutdown), db-1, app-1 (live, then
     # held and resumed), batch-1; db-1's second one is aborted; then the host of web-1
     # dies and web-1, app-1 and batch-1 are evacuated from it.
@@ -84,11 +86,16 @@ def test_a_dead_host_recovered_without_a_request(demo):
         assert m.reason.startswith('fenced: simulated power-off of %s' % dead), m.reason
         assert (instances[m.instance].host, instances[m.instance].power_state) == (
             m.dest_host, 'running')
-    # The VMs on local disks stay, and the recovery says why.
+    # The VMs on local disks stay, and the recovery's plan says why.
     assert {n for n, i in instances.items() if i.host == dead} == {'cache-1', 'legacy-1'}
-    assert 'Recovery 1 of %s partial' % dead in process.stderr
-    assert 'cache-1: evacuate migration is not possible for storage mode ' \
-        'ephemeral-local' in process.stderr
+    ended = re.search(r'Plan (\d+) \(evacuate of %s\) ended partial: (.*)' % dead,
+                      process.stderr)
+    assert ended, process.stderr[-3000:]
+    assert 'cache-1 stays: evacuate migration is not possible for storage mode ' \
+        'ephemeral-local' in ended.group(2), ended.group(2)
+    # What the demo shows of it: the plan, its strategy and its state.
+    assert re.search(r'\| +%s +\| evacuate +\| %s +\| partial +\|' % (ended.group(1), dead),
+                     process.stdout), process.stdout[-3000:]
 
 
 def test_cold_migrations_keep_the_power_state(demo):
@@ -153,7 +160,8 @@ def test_maintenance_drain(demo):
     """sim-c drained: everything but gpu-1 (passthrough) left it, each in its power
     state; the plan ended partial saying so; the host is back in service."""
     _, migrations, instances = demo
-    drained = [m for m in migrations.values() if m.action_id is not None]
+    drained = [m for m in migrations.values() if m.action_id is not None
+               and m.migration_type != 'evacuate']
     assert drained and all(m.source_host == 'sim-c' for m in drained)
     for migration in drained:
         assert migration.state == 'completed'

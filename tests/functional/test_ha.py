@@ -18,13 +18,13 @@ from tests import bmc
 from tests import fixtures as vfix
 from tests.functional import test_recovery as tr
 from vmmig.db import api as db
-from vmmig.db import recoveries
+from vmmig.db import plans as plans_db
 from vmmig.fencing import redfish
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 
 HOST = tr.HOST
-FINAL = ('succeeded', 'partial', 'failed', 'reported')
+FINAL = ('succeeded', 'partial', 'failed')
 
 
 def _vm(host, priority=None, enabled=True, location='shared', **kw):
@@ -91,7 +91,8 @@ def wait_recovery(host, timeout=60, states=FINAL):
     found = []
 
     def ended():
-        found[:] = [r for r in recoveries.list_(host=host) if r['state'] in states]
+        found[:] = [p for p in plans_db.plan_list(host=host, strategy='evacuate',
+                                                  with_actions=True) if p['state'] in states]
         return found
     tr.wait_for(ended, timeout, 'a recovery of %s in %s' % (host, '/'.join(states)))
     return found[-1]
@@ -113,24 +114,27 @@ def test_dead_host_is_powered_off_then_its_vms_rebuilt_by_priority(ha_cloud):
     assert len(offs) == 1, ha.power.log
     moved = evacuations()
     assert moved and min(m['started_at'] for m in moved) > offs[0], (offs, moved)
-    assert rec['fenced_at'] >= offs[0]
+    # The plan is recorded once the BMC confirmed the power off, not before.
+    assert rec['created_at'] >= offs[0]
     assert rec['state'] == 'partial', rec
-    assert rec['reason'].startswith('fenced: powered off by its BMC'), rec['reason']
-    items = {i['instance']: i for i in rec['items']}
+    assert rec['reason'].startswith('host h1 is down'), rec['reason']
+    assert 'fenced: powered off by its BMC' in rec['reason'], rec['reason']
+    items = {i['instance']: i for i in rec['actions']}
     # By priority: gold first, then silver; the rest by name.
-    assert [i['instance'] for i in rec['items']][:3] == ['gold', 'silver', 'bronze']
+    assert [i['instance'] for i in rec['actions']][:3] == ['gold', 'silver', 'bronze']
     for name, power in (('gold', 'running'), ('silver', 'shutoff'), ('bronze', 'running')):
-        assert items[name]['state'] == 'completed', items[name]
-        dest = items[name]['destination']
+        assert items[name]['state'] == 'moved', items[name]
+        dest = items[name]['dest_host']
         assert dest in ('h2', 'h3'), items[name]
         # The powered-off h1 still holds its stale definitions until it comes back.
         assert sorted(tr.places(services, name)) == sorted(['h1', dest])
         row = db.instance_get(name)
         assert (row['host'], row['power_state']) == (dest, power)
         assert tr.host_views(services)[dest][name]['power_state'] == power
-    assert items['scratch']['migration'] is None and 'local' in items['scratch']['reason']
-    assert 'scratch' in rec['reason']
-    assert items['pet']['migration'] is None and 'disabled' in items['pet']['reason']
+    assert items['scratch']['state'] == 'stays' and items['scratch']['migration_id'] is None
+    assert 'local' in items['scratch']['reason']
+    assert 'scratch stays' in rec['result']
+    assert items['pet']['migration_id'] is None and 'disabled' in items['pet']['reason']
     assert [m['instance'] for m in moved] == ['gold', 'silver', 'bronze']
     host = db.host_get('h1')
     assert host['maintenance'] and 'fenced' in host['maintenance_reason']
@@ -143,7 +147,7 @@ def test_dead_host_is_powered_off_then_its_vms_rebuilt_by_priority(ha_cloud):
     assert ok, how
     services.wait_for_hosts(['h1'])
     for name in ('gold', 'silver', 'bronze'):
-        tr.wait_for(lambda: tr.places(services, name) == [items[name]['destination']], 20,
+        tr.wait_for(lambda: tr.places(services, name) == [items[name]['dest_host']], 20,
                     '%s removed from h1' % name)
     assert all(os.path.exists(p) for p in shared), shared
     # What stayed on h1 lost its power with the host: shut off, and said so.
@@ -154,13 +158,18 @@ def test_dead_host_is_powered_off_then_its_vms_rebuilt_by_priority(ha_cloud):
     verdicts = {v['host']: v for v in ha.client.api.host_eligible('bystander', 'live')}
     assert not verdicts['h1']['eligible']
     assert any('maintenance' in r for r in verdicts['h1']['reasons']), verdicts['h1']
-    assert [r['id'] for r in recoveries.list_(host='h1')] == [rec['id']]
+    assert [p['id'] for p in plans_db.plan_list(host='h1')] == [rec['id']]
     # What an operator sees of it.
-    listed = services.cli('recovery', 'list', '--host', 'h1', '-f', 'json').stdout
-    assert '"State": "partial"' in listed and 'scratch (priority 0): stays: ' in listed, \
-        listed
-    assert 'gold (priority 100): migration %s to %s, completed' % (
-        items['gold']['migration'], items['gold']['destination']) in listed, listed
+    listed = services.cli('plan', 'list', '--strategy', 'evacuate', '-f', 'json').stdout
+    assert '"Strategy": "evacuate"' in listed and '"State": "partial"' in listed, listed
+    assert '"Moved": "3/5"' in listed, listed
+    # A partial plan is shown with a failing exit code, as a drain's is.
+    shown = services.cli('plan', 'show', str(rec['id']), check=False)
+    assert shown.returncode == 1, shown.stderr
+    shown = shown.stdout
+    assert 'scratch (running): stays: ' in shown, shown
+    assert '1. gold (running): evacuate -> %s, ~0 s [moved, migration %s]' % (
+        items['gold']['dest_host'], items['gold']['migration_id']) in shown, shown
     # Until an operator says it is sound.
     done = services.cli('host', 'maintenance', 'unset', 'h1', '-f', 'json')
     assert '"maintenance": false' in done.stdout, done.stdout + done.stderr
@@ -180,17 +189,20 @@ def test_fencing_that_fails_leaves_every_vm_where_it_is(ha_cloud, failure):
     ha.services.kill('agent-h1')
     rec = wait_recovery('h1')
     assert rec['state'] == 'failed', rec
-    assert 'fencing of h1 failed' in rec['reason'], rec
+    assert 'fencing failed' in rec['reason'], rec
     assert ('power control is locked' if failure == 'refused'
             else 'still reports power On 2 s after') in rec['reason'], rec['reason']
     assert 'no VM was rebuilt' in rec['reason']
+    # Nothing of it executed: every VM stays, for that reason.
+    assert {a['state'] for a in rec['actions']} == {'stays'}, rec['actions']
+    assert all(a['migration_id'] is None for a in rec['actions'])
     time.sleep(1.0)
     assert evacuations() == []
     assert {i['host'] for i in db.instance_list() if i['name'] != 'bystander'} == {'h1'}
     host = db.host_get('h1')
     assert host['maintenance'] and 'fencing failed' in host['maintenance_reason'], host
     assert ha.power.power['h1'] == 'On'
-    assert 'fencing of h1 failed' in ha.services.log('conductor-0')
+    assert 'fencing failed' in ha.services.log('conductor-0')
     # A loud event: an error notification carrying the record.
     tr.wait_for(lambda: [e for e in events.events
                          if e['event_type'] == 'vmmig.ha.fencing.failed'], 10,
@@ -246,7 +258,10 @@ def test_active_monitor_killed_mid_recovery(ha_cloud, database, tmp_path, backen
     tr.wait_for(lambda: _active(services, [other]), 30, '%s to take over' % other)
     took_over = _taken_over_at(services.log(other))
     rec = wait_recovery('h1')
-    assert rec['state'] == 'partial' and rec['owner'] == other, rec
+    assert rec['state'] == 'partial', rec
+    # Recorded by the monitor that took over, and only once.
+    assert 'plan %s evacuates' % rec['id'] in services.log(other), services.log(other)[-2000:]
+    assert [p['id'] for p in plans_db.plan_list(host='h1')] == [rec['id']]
     # The lock of a dead holder: freed by the server with its connection (PostgreSQL) or
     # process (file) at once, or expired after the timeout (Redis: 3 s here).
     limit = 3.0 + 2.0 if backend == 'redis' else 2.0

@@ -5,7 +5,7 @@ looks dead and is not. The monitor marks it down, powers it off through its BMC
 (the sushy-tools Redfish emulator; the power backend kills host1's agent, libvirtd
 and every QEMU of it, and reports off once they are gone), then rebuilds on host2
 the guests on shared storage and on a volume, each in its power state; the guest
-on host1's local disk stays, with the reason in the recovery. Powered on again,
+on host1's local disk stays, with the reason in the recovery's plan. Powered on again,
 host1 removes the stale domains and keeps the shared disks.
 
 Environment: as tests/functional/test_libvirt.py (``VMMIG_VIRT_DIR``).
@@ -142,15 +142,18 @@ def test_agent_killed_host_fenced_guests_rebuilt_stale_domains_removed(ha_cloud)
 
     deadline = time.monotonic() + 120
     while True:
-        recs = cloud.rows("SELECT * FROM recoveries WHERE host = 'host1' AND state NOT IN "
-                          "('fencing', 'recovering')")
+        recs = cloud.rows("SELECT * FROM action_plans WHERE host = 'host1' AND "
+                          "strategy = 'evacuate' AND state NOT IN ('ongoing')")
         if recs:
             break
         assert time.monotonic() < deadline, cloud.logs()
         time.sleep(0.2)
     rec = recs[-1]
     assert rec['state'] == 'partial', (rec, cloud.logs())
-    assert rec['reason'].startswith('fenced: powered off by its BMC'), rec['reason']
+    assert rec['reason'].startswith('host host1 is down'), rec['reason']
+    assert 'fenced: powered off by its BMC' in rec['reason'], rec['reason']
+    actions = {a['instance']: a for a in cloud.rows(
+        'SELECT * FROM plan_actions WHERE plan_id = %d ORDER BY position' % rec['id'])}
     # The old QEMU processes were gone before any rebuild started.
     gone = cloud.power.qemu_gone_at['host1']
     assert not any(tl._alive(p) for p in qemu)
@@ -167,7 +170,13 @@ def test_agent_killed_host_fenced_guests_rebuilt_stale_domains_removed(ha_cloud)
         if power == 'running':
             guest.assert_disks_verified(offsets[guest.name], cloud.dom(guest.name, 'host2'))
     assert cloud.instance('ha-local')['host'] == 'host1'
-    assert 'ha-local' in rec['reason'] and 'local' in rec['reason'], rec['reason']
+    # The plan says why the guest on the local disk stays.
+    assert actions['ha-local']['state'] == 'stays', actions['ha-local']
+    assert actions['ha-local']['migration_id'] is None
+    assert 'local' in actions['ha-local']['reason'], actions['ha-local']
+    assert 'ha-local stays' in rec['result'], rec['result']
+    for guest in (shared, volume, off):
+        assert actions[guest.name]['state'] == 'moved', actions[guest.name]
     tl._log('agent killed -> recovery %s in %.1f s' % (rec['state'],
                                                        rec['finished_at'] - killed))
 

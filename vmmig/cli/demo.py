@@ -123,11 +123,12 @@ STEPS = [
          "The power of web-1's host is cut: its agent falls silent. Nobody types anything: "
          'the HA monitor of the conductor marks the host down after [conductor] '
          'heartbeat_timeout, powers it off through its fencing driver, and once the power '
-         'off is confirmed rebuilds its VMs elsewhere, highest HA priority first, each in '
-         'its power state. A VM on a local disk cannot be rebuilt: it stays, with the '
-         'reason recorded. The host stays in maintenance until an operator says it is '
-         'sound.',
-         'migration list --host {host}', 'web-1', states.COMPLETED, action='power_cut'),
+         'off is confirmed records an action plan (strategy evacuate) that rebuilds its '
+         'VMs elsewhere, highest HA priority first, each in its power state. A VM on a '
+         'local disk cannot be rebuilt: it stays, with the reason in the plan. The host '
+         'stays in maintenance until an operator says it is sound.',
+         'plan list --strategy evacuate --host {host}', 'web-1', states.COMPLETED,
+         action='power_cut'),
     Step('All migrations of the tour',
          'The record of every migration stays in the database.',
          'migration list'),

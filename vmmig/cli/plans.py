@@ -147,7 +147,8 @@ class HostMaintenanceUnset(base.ShowOne):
 
 
 class PlanList(base.Lister):
-    """List the action plans."""
+    """List the action plans: drains, pre-failure moves, and the HA monitor's recoveries
+    of dead hosts (strategy ``evacuate``)."""
 
     columns = ('ID', 'Strategy', 'Host', 'State', 'Moved', 'Estimate (s)', 'Reason',
                'Result')
@@ -156,11 +157,16 @@ class PlanList(base.Lister):
         parser = super().get_parser(prog_name)
         parser.add_argument('--state', choices=states.ALL)
         parser.add_argument('--host', metavar='HOST')
+        parser.add_argument('--strategy', metavar='STRATEGY',
+                            help='Only the plans of this strategy (drain, prefailure, '
+                                 'evacuate: the HA recoveries).')
         return parser
 
     def take_action(self, parsed_args):
         rows = []
-        for plan in self.conductor.plan_list(state=parsed_args.state, host=parsed_args.host):
+        kwargs = {'strategy': parsed_args.strategy} if parsed_args.strategy else {}
+        for plan in self.conductor.plan_list(state=parsed_args.state, host=parsed_args.host,
+                                             **kwargs):
             actions = plan.get('actions') or ()
             rows.append((plan['id'], plan['strategy'], plan['host'], plan['state'],
                          '%d/%d' % (sum(a['state'] == states.MOVED for a in actions),

@@ -20,7 +20,6 @@ from vmmig.cli import demo
 from vmmig.cli import hosts
 from vmmig.cli import migrations
 from vmmig.cli import plans
-from vmmig.cli import recoveries
 from vmmig.cli import servers
 from vmmig import conf
 from vmmig import config
@@ -40,7 +39,6 @@ COMMANDS = {
     'migration force-complete': migrations.MigrationForceComplete,
     'host list': hosts.HostList,
     'host eligible': hosts.HostEligible,
-    'recovery list': recoveries.RecoveryList,
     'demo': demo.Demo,
     # Host operations as action plans (vmmig/plans).
     'host maintenance set': plans.HostMaintenanceSet,

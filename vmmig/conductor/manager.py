@@ -14,7 +14,6 @@ from vmmig.conductor import plans as conductor_plans
 from vmmig.conductor import prechecks
 from vmmig import conf
 from vmmig.db import api as db
-from vmmig.db import recoveries
 from vmmig.db import states
 from vmmig import exception
 from vmmig.ha import monitor
@@ -241,10 +240,6 @@ class ConductorManager(conductor_plans.PlanEndpoints):
     @args.accepts(host=args.Optional(args.Name('host')))
     def instance_list(self, context, host=None):
         return db.instance_list(host=host)
-
-    @args.accepts(host=args.Optional(args.Name('host')))
-    def recovery_list(self, context, host=None):
-        return recoveries.list_(host=host)
 
     @args.accepts(instance=args.Name('instance'), migration_type=args.Text())
     def host_eligible(self, context, instance, migration_type):

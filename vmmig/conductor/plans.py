@@ -89,9 +89,12 @@ class PlanEndpoints(object):
         return record
 
     @args.accepts(state=args.Optional(args.Choice(*states.ALL)),
-                  host=args.Optional(args.Name('host')))
-    def plan_list(self, context, state=None, host=None):
-        return plans_db.plan_list(state=state, host=host, with_actions=True)
+                  host=args.Optional(args.Name('host')),
+                  strategy=args.Optional(args.Name('strategy')))
+    def plan_list(self, context, state=None, host=None, strategy=None):
+        """``strategy``: only its plans (``evacuate``: the HA monitor's recoveries)."""
+        return plans_db.plan_list(state=state, host=host, with_actions=True,
+                                  strategy=strategy)
 
     @args.accepts(plan=args.MigrationRef('plan'))
     def plan_get(self, context, plan):

@@ -13,8 +13,9 @@ Version history:
 * 1.3 - Action plans and maintenance: host_maintenance_set, host_maintenance_unset,
   plan_list, plan_get, plan_execute, plan_abort, host_health; host_list gives
   each host's ``drain``.
-* 1.4 - recovery_list: what the HA monitor did about each dead host (a host it
-  fenced stays in maintenance until host_maintenance_unset).
+* 1.4 - plan_list takes ``strategy``: ``evacuate`` lists the HA monitor's
+  recoveries, each an action plan (a host it fenced stays in maintenance until
+  host_maintenance_unset).
 """
 
 from vmmig import conf
@@ -78,10 +79,6 @@ class ConductorAPI(object):
     def instance_list(self, host=None):
         return self._call('instance_list', host=host)
 
-    def recovery_list(self, host=None):
-        rpc.require_version(self.client, '1.4', 'conductor', 'listing HA recoveries')
-        return self.client.prepare(version='1.4').call({}, 'recovery_list', host=host)
-
     # From the agents ---------------------------------------------------------
 
     def heartbeat(self, host, facts, instances, reported_at, changed=True):
@@ -136,8 +133,12 @@ class ConductorAPI(object):
         return self._call_1_3('host_maintenance_unset', host=host,
                               requested_by=requested_by)
 
-    def plan_list(self, state=None, host=None):
-        return self._call_1_3('plan_list', state=state, host=host)
+    def plan_list(self, state=None, host=None, strategy=None):
+        if strategy is None:
+            return self._call_1_3('plan_list', state=state, host=host)
+        rpc.require_version(self.client, '1.4', 'conductor', 'listing plans by strategy')
+        return self.client.prepare(version='1.4').call({}, 'plan_list', state=state,
+                                                       host=host, strategy=strategy)
 
     def plan_get(self, plan):
         return self._call_1_3('plan_get', plan=plan)

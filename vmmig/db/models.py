@@ -161,32 +161,3 @@ class PlanAction(Base):
     fallback_of = sa.Column(sa.Integer)
     estimate_s = sa.Column(sa.Double)
     updated_at = sa.Column(sa.Double)
-
-
-class Recovery(Base):
-    """What the HA monitor did about one failure of one host: the fencing, then the
-    evacuations it recorded in priority order (``items``), and how it ended.
-
-    A recovery belongs to the failure after the host's last heartbeat: one created
-    later than that heartbeat means this failure is being, or was, handled.
-    """
-
-    __tablename__ = 'recoveries'
-
-    id = sa.Column(sa.Integer, primary_key=True)
-    host = sa.Column(sa.String(255), nullable=False, index=True)
-    # fencing, recovering, then succeeded, partial or failed; reported: the fencing
-    # driver cannot power hosts off, so nothing was done.
-    state = sa.Column(sa.String(16), nullable=False)
-    method = sa.Column(sa.String(32))
-    # The conductor whose monitor works on it.
-    owner = sa.Column(sa.String(255))
-    reason = sa.Column(sa.Text)
-    # [{'instance', 'priority', 'destination', 'migration', 'reason'}] in the order the
-    # VMs were taken: 'migration' is the evacuation's id, or None with 'reason' saying
-    # why the VM stays.
-    items = sa.Column(sa.JSON, nullable=False, default=list)
-    created_at = sa.Column(sa.Double, nullable=False)
-    fenced_at = sa.Column(sa.Double)
-    updated_at = sa.Column(sa.Double)
-    finished_at = sa.Column(sa.Double)

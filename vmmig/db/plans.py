@@ -66,15 +66,66 @@ def plan_create(plan, actions, maintenance_reason=None):
     with _connection() as conn:
         if maintenance_reason is not None:
             _maintenance_on(conn, plan['host'], maintenance_reason, now)
-        if values['state'] == states.ONGOING:
-            values['started_at'] = now
-        plan_id = conn.execute(sa.insert(_PLANS).values(**values)).inserted_primary_key[0]
-        for position, action in enumerate(actions, 1):
-            row = dict(action, plan_id=plan_id, position=position, updated_at=now)
-            row.setdefault('options', {})
-            row.setdefault('state', states.PENDING)
-            conn.execute(sa.insert(_ACTIONS).values(**row))
-        return _with_actions(conn, _plan_row(conn, plan_id))
+        return _insert(conn, values, actions, now)
+
+
+def _insert(conn, values, actions, now):
+    if values['state'] == states.ONGOING:
+        values['started_at'] = now
+    if values['state'] in states.TERMINAL:
+        values['finished_at'] = now
+    plan_id = conn.execute(sa.insert(_PLANS).values(**values)).inserted_primary_key[0]
+    for position, action in enumerate(actions, 1):
+        row = dict(action, plan_id=plan_id, position=position, updated_at=now)
+        row.setdefault('options', {})
+        row.setdefault('state', states.PENDING)
+        conn.execute(sa.insert(_ACTIONS).values(**row))
+    return _with_actions(conn, _plan_row(conn, plan_id))
+
+
+#: the strategy of the HA monitor's plans: one per failure of a host
+RECOVERY = 'evacuate'
+
+
+@retry_on_deadlock
+def recovery_plan_create(plan, actions, maintenance_reason=None):
+    """Record the HA monitor's plan for the failure of ``plan['host']``, or None: the
+    host is up again, or this failure has a plan already (one created after the
+    host's last heartbeat). Under the dispatch lock, so two monitors that both
+    believe they are active record one. With ``maintenance_reason`` the host leaves
+    placement in the same transaction (an operator's reason, if set meanwhile, stays).
+    """
+    now = _now()
+    values = dict(plan, strategy=RECOVERY, uuid=str(uuidlib.uuid4()), created_at=now,
+                  updated_at=now)
+    values.setdefault('options', {})
+    values.setdefault('abort_requested', False)
+    with _connection() as conn:
+        api._lock_dispatch(conn)
+        host = conn.execute(sa.select(_HOSTS.c.state, _HOSTS.c.last_heartbeat)
+                            .where(_HOSTS.c.name == plan['host'])).first()
+        if host is None or host.state != 'down':
+            return None
+        other = conn.execute(sa.select(_PLANS.c.id).where(
+            _PLANS.c.host == plan['host'], _PLANS.c.strategy == RECOVERY,
+            _PLANS.c.created_at >= (host.last_heartbeat or 0))).first()
+        if other is not None:
+            return None
+        if maintenance_reason is not None:
+            conn.execute(sa.update(_HOSTS).where(_HOSTS.c.name == plan['host'],
+                                                 _HOSTS.c.maintenance.is_(False))
+                         .values(maintenance=True, maintenance_reason=maintenance_reason,
+                                 updated_at=now))
+        return _insert(conn, values, actions, now)
+
+
+def latest_recoveries():
+    """{host: when its newest HA plan was created}: the monitor's look at which
+    failures have one, without taking the dispatch lock for each dead host."""
+    with _connection() as conn:
+        return dict(conn.execute(sa.select(_PLANS.c.host, sa.func.max(_PLANS.c.created_at))
+                                 .where(_PLANS.c.strategy == RECOVERY)
+                                 .group_by(_PLANS.c.host)).all())
 
 
 def _maintenance_on(conn, host, reason, now):
@@ -113,8 +164,10 @@ def plan_get(ident):
         return _with_actions(conn, _plan_row(conn, ident))
 
 
-def plan_list(state=None, host=None, with_actions=False):
+def plan_list(state=None, host=None, with_actions=False, strategy=None):
     query = sa.select(_PLANS).order_by(_PLANS.c.id)
+    if strategy:
+        query = query.where(_PLANS.c.strategy == strategy)
     if state:
         query = query.where(_PLANS.c.state.in_([state] if isinstance(state, str)
                                                else list(state)))

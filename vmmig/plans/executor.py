@@ -100,7 +100,9 @@ class PlanRunner(object):
                                action['dest_host'], action['options'], action['id'],
                                plan['requested_by'])
         except exception.PrecheckFailed as e:
-            if not action['dest_host']:
+            # An evacuation's planned destination is a reserved host ([ha]
+            # recovery_method = reserved_host): no other host is chosen instead.
+            if not action['dest_host'] or action['migration_type'] == 'evacuate':
                 raise
             LOG.info('Plan %s: %s cannot go to %s any more (%s); choosing again',
                      plan['id'], action['instance'], action['dest_host'], e.message)
@@ -123,12 +125,16 @@ class PlanRunner(object):
             added = plans_db.action_fallback(action, why, {
                 'instance': action['instance'], 'power_state': action['power_state'],
                 'migration_type': action['migration_type'], 'options': action['options'],
+                # An evacuation keeps its reserved host; other moves choose again.
+                'dest_host': action['dest_host']
+                if action['migration_type'] == 'evacuate' else None,
                 'reason': 'tried again after %s' % why})
             if added:
                 LOG.warning('Plan %s: %s; trying %s once more', plan['id'], why,
                             action['instance'])
             return True
-        # The retry failed too: a cold move, shut down first, only if asked.
+        # The retry failed too: a cold move, shut down first, only if asked (never
+        # an evacuation: its VM is on a dead host, there is nothing to shut down).
         if (action['migration_type'] == 'live' and migration['state'] == mstates.FAILED
                 and plan['options'].get('cold_fallback') and not plan['abort_requested']):
             added = plans_db.action_fallback(action, why, {
@@ -155,8 +161,10 @@ class PlanRunner(object):
         else:
             target, result = states.outcome(plan['actions'])
         plan = plans_db.plan_transition(plan['id'], states.ONGOING, target, result=result)
-        LOG.info('Plan %s (%s of %s) ended %s: %s', plan['id'], plan['strategy'],
-                 plan['host'], target, result)
+        # A VM left behind is worth a warning (the HA monitor's recoveries above all).
+        log = LOG.warning if target in (states.FAILED, states.PARTIAL) else LOG.info
+        log('Plan %s (%s of %s) ended %s: %s', plan['id'], plan['strategy'], plan['host'],
+            target, result)
         notify(self.notifier, 'end', plan, reason=result,
                error=target in (states.FAILED, states.PARTIAL))
 

@@ -7,10 +7,11 @@ import pytest
 
 from tests.unit.semantics import helpers as h
 from vmmig.db import api as db
-from vmmig.db import recoveries
+from vmmig.db import plans as plans_db
 from vmmig import exception
 from vmmig.fencing import redfish
-from vmmig.ha import recovery
+from vmmig.plans import model as plan_model
+from vmmig.strategies import evacuate as recovery
 
 
 def _vm(host, priority=None, enabled=None, memory_mb=1024, **kw):
@@ -96,8 +97,10 @@ def _cluster():
     }, hosts=('a', 'b', 'c'))
 
 
-def _recovery_of(host, states=('succeeded', 'partial', 'failed', 'reported')):
-    found = [r for r in recoveries.list_(host=host) if r['state'] in states]
+def _recovery_of(host, states=('succeeded', 'partial', 'failed')):
+    """The HA monitor's plan for ``host``, once it has ended."""
+    found = [p for p in plans_db.plan_list(host=host, strategy='evacuate', with_actions=True)
+             if p['state'] in states]
     return found[-1] if found else None
 
 
@@ -105,31 +108,37 @@ def test_monitor_fences_and_rebuilds_by_priority(make_cloud):
     cloud = make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.monitor_interval': 0.05})
     cloud.stop_agent('a')
     h.wait_for(lambda: _recovery_of('a'), 30, 'the recovery of a to end')
-    rec = _recovery_of('a')
-    assert rec['state'] == 'partial', rec
-    assert rec['reason'].startswith('fenced: simulated power-off of a'), rec
-    order = [i['instance'] for i in rec['items']]
-    assert order[:2] == ['gold', 'silver'], order
-    items = {i['instance']: i for i in rec['items']}
+    plan = _recovery_of('a')
+    assert plan['state'] == 'partial', plan
+    assert plan['requested_by'] == 'ha-monitor'
+    assert plan['reason'].startswith('host a is down'), plan
+    assert 'fenced: simulated power-off of a' in plan['reason'], plan
+    order = [a['instance'] for a in plan['actions']]
+    assert order[:3] == ['gold', 'silver', 'bronze'], order
+    actions = {a['instance']: a for a in plan['actions']}
     for name, power in (('gold', 'running'), ('silver', 'shutoff'), ('bronze', 'running')):
-        assert items[name]['state'] == 'completed', items[name]
-        where = items[name]['destination']
+        assert actions[name]['state'] == 'moved', actions[name]
+        where = actions[name]['dest_host']
         assert where in ('b', 'c')
         # The record and the host agree: where it is and its power state.
         assert cloud.on(where, name)['power_state'] == power
         row = db.instance_get(name)
         assert (row['host'], row['power_state']) == (where, power)
-        assert db.migration_get(items[name]['migration'])['migration_type'] == 'evacuate'
-    assert items['pet']['reason'] == recovery.DISABLED and items['pet']['migration'] is None
-    assert items['scratch']['migration'] is None
-    assert 'local' in items['scratch']['reason'], items['scratch']
-    assert 'scratch' in rec['reason'] and 'pet' not in rec['reason']
+        migration = db.migration_get(actions[name]['migration_id'])
+        assert migration['migration_type'] == 'evacuate'
+        assert migration['action_id'] == actions[name]['id']
+    assert actions['pet']['state'] == 'stays'
+    assert actions['pet']['reason'] == recovery.DISABLED
+    assert actions['pet']['migration_id'] is None
+    assert actions['scratch']['state'] == 'stays' and actions['scratch']['migration_id'] is None
+    assert 'local' in actions['scratch']['reason'], actions['scratch']
+    assert 'scratch stays' in plan['result'] and '3 of 5 VMs moved' in plan['result'], plan
     # Out of placement until an operator says otherwise.
     host = db.host_get('a')
     assert host['maintenance'] and 'fenced' in host['maintenance_reason'], host
     # The migrations ran by priority: gold was recorded first.
-    assert items['gold']['migration'] < items['silver']['migration'] < \
-        items['bronze']['migration']
+    assert actions['gold']['migration_id'] < actions['silver']['migration_id'] < \
+        actions['bronze']['migration_id']
 
 
 def test_monitor_only_reports_with_a_driver_that_does_not_power_off(make_cloud):
@@ -137,12 +146,18 @@ def test_monitor_only_reports_with_a_driver_that_does_not_power_off(make_cloud):
                                       'ha.monitor_interval': 0.05})
     cloud.stop_agent('a')
     h.wait_for(lambda: _recovery_of('a'), 30, 'the report of a')
-    rec = _recovery_of('a')
-    assert rec['state'] == 'reported' and 'does not power hosts off' in rec['reason'], rec
+    plan = _recovery_of('a')
+    assert plan['state'] == 'failed' and 'does not power hosts off' in plan['reason'], plan
+    assert {a['state'] for a in plan['actions']} == {'stays'}
+    assert 'does not power hosts off' in \
+        {a['instance']: a for a in plan['actions']}['gold']['reason']
     assert not db.migration_list()
     assert db.instance_get('gold')['host'] == 'a'
     assert not db.host_get('a')['maintenance']
     assert os.path.exists(os.path.join(cloud.state_path, 'sim', 'hosts', 'a.json'))
+    # One plan for the failure, not one at every pass of the monitor.
+    cloud.services.conductor.manager.monitor.tick()
+    assert len(plans_db.plan_list(host='a', strategy='evacuate')) == 1
 
 
 def test_reserved_hosts_take_only_the_vms_of_failed_hosts(make_cloud):
@@ -159,34 +174,96 @@ def test_reserved_hosts_take_only_the_vms_of_failed_hosts(make_cloud):
     # ... the recovery of a dead host is.
     cloud.stop_agent('a')
     h.wait_for(lambda: _recovery_of('a'), 30, 'the recovery of a to end')
-    rec = _recovery_of('a')
-    assert rec['state'] == 'succeeded', rec
-    assert [(i['instance'], i['destination']) for i in rec['items']] == [
-        ('gold', 'spare'), ('silver', 'spare')]
+    plan = _recovery_of('a')
+    assert plan['state'] == 'succeeded', plan
+    assert plan['options']['recovery_method'] == 'reserved_host'
+    assert [(a['instance'], a['dest_host'], a['state']) for a in plan['actions']] == [
+        ('gold', 'spare', 'moved'), ('silver', 'spare', 'moved')]
     for name in ('gold', 'silver'):
         row = db.instance_get(name)
         assert (row['host'], row['power_state']) == ('spare', 'running')
         assert cloud.on('spare', name)['power_state'] == 'running'
 
 
+def _fenced_plan(host):
+    return {'host': host, 'state': 'ongoing', 'reason': 'host %s is down; fenced' % host,
+            'options': {}, 'requested_by': 'ha-monitor', 'estimate_s': 0.0}
+
+
 def test_a_second_monitor_recovering_the_same_failure_evacuates_nothing_twice(make_cloud):
     """Two monitors that both believe they are active (a lock that expired under a
-    paused process) run the recovery of one host: each VM has one evacuation."""
-    import time
+    paused process) record one plan for one failure, and each VM has one evacuation."""
     cloud = make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.enabled': False})
-    since = time.time()
     cloud.stop_agent('a')
+    h.wait_for(lambda: db.host_get('a')['state'] == 'down', 30, 'a to be marked down')
+    actions, _estimate = recovery.Evacuate().build(plan_model.ClusterModel.load('a'), 'a')
+    first = plans_db.recovery_plan_create(_fenced_plan('a'), actions, 'fenced')
+    second = plans_db.recovery_plan_create(_fenced_plan('a'), actions, 'fenced')
+    assert first is not None and second is None
+    assert [p['id'] for p in plans_db.plan_list(host='a', strategy='evacuate')] == \
+        [first['id']]
+    # Two conductors advancing the one plan at once: one migration per action.
     manager = cloud.services.conductor.manager
-    first = recovery.recover_host(manager, 'a', 'auto', [], since)
-    second = recovery.recover_host(manager, 'a', 'auto', [], since)
-    moved = {i['instance']: i['migration'] for i in first if i['migration']}
-    assert sorted(moved) == ['bronze', 'gold', 'silver']
-    # The second finds the first's evacuations (or the VMs already gone from a).
-    again = {i['instance']: i['migration'] for i in second if i['migration']}
-    assert again and all(moved[name] == m for name, m in again.items()), (moved, again)
-    assert not [i for i in second if i['instance'] in moved and not i['migration']]
+    for _ in range(2):
+        try:
+            manager.plans.advance_plan(plans_db.plan_get(first['id']))
+        except exception.PlanStateConflict:
+            pass  # the dispatcher's own pass ended it meanwhile
+    manager.dispatcher.wake()
+    h.wait_for(lambda: plans_db.plan_get(first['id'])['state'] != 'ongoing', 60,
+               'the plan to end')
+    plan = plans_db.plan_get(first['id'])
+    moved = {a['instance']: a['migration_id'] for a in plan['actions'] if a['migration_id']}
+    assert sorted(moved) == ['bronze', 'gold', 'silver'], plan
     for name in moved:
         evacuations = [m for m in db.migration_list(instance=name)
                        if m['migration_type'] == 'evacuate']
         assert [m['id'] for m in evacuations] == [moved[name]]
-        cloud.wait_end(moved[name])
+        row = db.instance_get(name)
+        assert row['host'] in ('b', 'c') and row['power_state'] == \
+            ('shutoff' if name == 'silver' else 'running')
+
+
+def test_plan_of_a_host_that_is_up_again_is_not_recorded(make_cloud):
+    make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.enabled': False})
+    assert plans_db.recovery_plan_create(_fenced_plan('a'), [], 'fenced') is None
+    assert not plans_db.plan_list(host='a')
+    assert not db.host_get('a')['maintenance']
+
+
+def test_evacuate_plan_orders_by_priority_and_says_why_vms_stay():
+    hosts = [{'name': n, 'state': 'up', 'maintenance': False, 'facts': {}, 'spec': {}}
+             for n in ('a', 'b')]
+    rows = [{'name': n, 'host': 'a', 'power_state': p, 'spec': dict(_spec(n, **kw))}
+            for n, p, kw in (('low', 'running', {}), ('top', 'shutoff', {'priority': 9}),
+                             ('off', 'running', {'enabled': False}),
+                             ('disk', 'running', {'priority': 5, 'location': 'local'}))]
+    actions, _estimate = recovery.Evacuate().build(plan_model.ClusterModel(hosts, rows), 'a')
+    got = [(a['instance'], a['migration_type'], a['power_state'], a['state'])
+           for a in actions]
+    assert got == [('top', 'evacuate', 'shutoff', 'pending'),
+                   ('low', 'evacuate', 'running', 'pending'),
+                   ('disk', None, 'running', 'stays'), ('off', None, 'running', 'stays')]
+    assert 'local' in actions[2]['reason'] and actions[3]['reason'] == recovery.DISABLED
+
+
+def test_an_evacuation_whose_reserved_host_cannot_take_it_stays(make_cloud):
+    """The planned destination of an evacuation is a reserved host: when it cannot
+    take the VM any more, the VM stays, saying why; no other host is chosen."""
+    cloud = make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.enabled': False})
+    cloud.stop_agent('a')
+    h.wait_for(lambda: db.host_get('a')['state'] == 'down', 30, 'a to be marked down')
+    db.host_set_maintenance('c', True, 'the spare broke')
+    plan = plans_db.recovery_plan_create(_fenced_plan('a'), [
+        {'instance': 'gold', 'power_state': 'running', 'migration_type': 'evacuate',
+         'dest_host': 'c', 'state': 'pending'}], 'fenced')
+    cloud.services.conductor.manager.dispatcher.wake()
+    h.wait_for(lambda: plans_db.plan_get(plan['id'])['state'] != 'ongoing', 30,
+               'the plan to end')
+    plan = plans_db.plan_get(plan['id'])
+    [action] = plan['actions']
+    assert action['state'] == 'stays' and 'c' in action['reason'], action
+    assert plan['state'] == 'failed', plan
+    assert not db.migration_list(instance='gold')
+    row = db.instance_get('gold')
+    assert (row['host'], row['power_state']) == ('a', 'running')

@@ -196,7 +196,7 @@ def ha_metadata(root):
         <metadata><ha:ha xmlns:ha="https://vmmig.example/ha/1" enabled="true"
                          priority="10"/></metadata>
 
-    {} without the element (enabled, priority 0: see vmmig.ha.recovery)."""
+    {} without the element (enabled, priority 0: see vmmig.strategies.evacuate)."""
     element = root.find('./metadata/{%s}ha' % HA_NAMESPACE)
     if element is None:
         return {}

@@ -125,7 +125,7 @@ INSTANCE = {
     'pci_devices': _devices, 'vgpus': _devices, 'cpu_features': _strings, 'uuid': _uuid,
     'ha': None,
 }
-#: A VM's high availability (vmmig.ha.recovery.ha_settings): rebuilt after its host
+#: A VM's high availability (vmmig.strategies.evacuate.ha_settings): rebuilt after its host
 #: fails, highest priority first.
 HA = {'enabled': _boolean, 'priority': _integer}
 
