@@ -15,27 +15,45 @@ Version history:
   each host's ``drain``.
 * 1.4 - recovery_list: what the HA monitor did about each dead host (a host it
   fenced stays in maintenance until host_maintenance_unset).
+* 1.5 - Every call carries an oslo.context request context (user, project, roles,
+  request id) that the conductor checks against its policy (vmmig.policies); a
+  call whose context has no role passing the endpoint's rule is refused with
+  PolicyNotAuthorized. ``requested_by`` is still taken but the context's user,
+  when it names one, is what the records keep. A 1.4 client's calls carry an
+  empty context and are refused.
 """
 
 from vmmig import conf
+from vmmig import context as vcontext
 from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.4'
+RPC_API_VERSION = '1.5'
 
 
 class ConductorAPI(object):
 
-    def __init__(self, timeout=None):
+    context = None
+
+    def __init__(self, timeout=None, context=None):
+        """``context``: who asks, carried by every call: a RequestContext, or a function
+        that returns one per call; unset, the request this thread serves, else a
+        service context (vmmig.context.outgoing)."""
         self.client = rpc.get_client(CONF.conductor.topic, RPC_API_VERSION, timeout=timeout,
                                      cap_option='conductor')
+        self.context = context
+
+    def _ctxt(self):
+        if self.context is None:
+            return vcontext.outgoing()
+        return self.context() if callable(self.context) else self.context
 
     def _call(self, method, **kwargs):
-        return self.client.prepare().call({}, method, **kwargs)
+        return self.client.prepare().call(self._ctxt(), method, **kwargs)
 
     def _cast(self, method, **kwargs):
-        self.client.prepare().cast({}, method, **kwargs)
+        self.client.prepare().cast(self._ctxt(), method, **kwargs)
 
     # Operator requests -----------------------------------------------------
 
@@ -80,7 +98,7 @@ class ConductorAPI(object):
 
     def recovery_list(self, host=None):
         rpc.require_version(self.client, '1.4', 'conductor', 'listing HA recoveries')
-        return self.client.prepare(version='1.4').call({}, 'recovery_list', host=host)
+        return self.client.prepare(version='1.4').call(self._ctxt(), 'recovery_list', host=host)
 
     # From the agents ---------------------------------------------------------
 
@@ -92,7 +110,7 @@ class ConductorAPI(object):
         """
         if not changed and self.client.can_send_version('1.1'):
             cctxt = self.client.prepare(version='1.1')
-            cctxt.cast({}, 'heartbeat', host=host, reported_at=reported_at)
+            cctxt.cast(self._ctxt(), 'heartbeat', host=host, reported_at=reported_at)
             return False
         self._cast('heartbeat', host=host, facts=facts, instances=instances,
                    reported_at=reported_at)
@@ -117,14 +135,14 @@ class ConductorAPI(object):
             kwargs['agent'] = agent
             options['version'] = '1.2'
         return self.client.prepare(timeout=timeout, **options).call(
-            {}, 'agent_started', host=host, facts=facts, instances=instances,
+            self._ctxt(), 'agent_started', host=host, facts=facts, instances=instances,
             reported_at=reported_at, **kwargs)
 
     # Action plans, maintenance, health (1.3) -------------------------------------
 
     def _call_1_3(self, method, **kwargs):
         rpc.require_version(self.client, '1.3', 'conductor', method)
-        return self.client.prepare(version='1.3').call({}, method, **kwargs)
+        return self.client.prepare(version='1.3').call(self._ctxt(), method, **kwargs)
 
     def host_maintenance_set(self, host, reason, options=None, dry_run=False,
                              requested_by=None):
