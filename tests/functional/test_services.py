@@ -213,8 +213,9 @@ def test_a_reader_is_refused_and_an_admin_request_id_reaches_the_agent(cloud, tm
     record = cloud.wait_ended(queued['id'])
     assert record['state'] == 'completed', record['reason']
     assert (record['vm_location'], cloud.on_host('h2').get('asked')) == ('h2', 'running')
-    [line] = [line for line in cloud.services.log('conductor-0').splitlines()
-              if 'Migration %s: live of asked' % queued['id'] in line]
+    # The first: the request's own line (later ones are the migration's steps).
+    line = [line for line in cloud.services.log('conductor-0').splitlines()
+            if 'Migration %s: live of asked' % queued['id'] in line][0]
     request_id = re.search(r'req-[0-9a-f-]{36}', line).group(0)
     agent_lines = [line for line in cloud.services.log(AGENT_GROUP).splitlines()
                    if 'Migration %s of asked: job started' % queued['id'] in line]
