@@ -189,7 +189,8 @@ def main():
         from vmmig import config
         config.parse_args(['--config-file', services.config_file], setup_logging=False)
         from vmmig.conductor import rpcapi
-        api = rpcapi.ConductorAPI()
+        from vmmig import context as vcontext
+        api = rpcapi.ConductorAPI(context=lambda: vcontext.new('bench', ['admin']))
 
         conns = {h: libvirt.open(env.uris[h]) for h in tl.HOSTS}
         disk = os.path.join(env.shared_dir, NAME + '.qcow2')

@@ -183,3 +183,11 @@ class ActionAlreadyRecorded(VmmigException):
 
     msg_fmt = "Action %(action)s of a plan is migration %(migration)s already."
     code = 409
+
+
+class PolicyNotAuthorized(VmmigException):
+    """A request's roles do not pass the policy rule of what it asked (vmmig.policy)."""
+
+    msg_fmt = ("Policy rule %(rule)s refused %(action)s to user %(user)s with roles "
+               "%(roles)s")
+    code = 403

@@ -8,6 +8,7 @@ import oslo_messaging as messaging
 
 from vmmig import conf
 from vmmig import config
+from vmmig import context as vcontext
 from vmmig import exception
 
 CONF = conf.CONF
@@ -17,6 +18,31 @@ EMBEDDED_URL = 'fake://'
 
 _TRANSPORT = None
 _NOTIFICATION_TRANSPORT = None
+
+
+class RequestContextSerializer(messaging.NoOpSerializer):
+    """The request context as a dict on the wire, a RequestContext again on arrival.
+
+    Deserializing makes it the current context of the thread that runs the endpoint
+    (oslo.context stores it), so oslo.log's lines there carry its request id and user.
+    A caller of an older release sends ``{}``: a context with no user and no role,
+    which the policy refuses.
+    """
+
+    def serialize_context(self, ctxt):
+        if isinstance(ctxt, vcontext.RequestContext):
+            # to_dict() leaves the names out; records keep the user's name.
+            return dict(ctxt.to_dict(), user_name=ctxt.user_name,
+                        project_name=ctxt.project_name)
+        return dict(ctxt or {})
+
+    def deserialize_context(self, ctxt):
+        restored = vcontext.RequestContext.from_dict(dict(ctxt or {}))
+        restored.update_store()
+        return restored
+
+
+SERIALIZER = RequestContextSerializer()
 
 
 def init():
@@ -54,7 +80,8 @@ def get_client(topic, version, server=None, timeout=None, cap_option=None):
     target = messaging.Target(topic=topic, version=version.split('.')[0] + '.0',
                               server=server)
     return messaging.get_rpc_client(get_transport(), target, version_cap=cap,
-                                    timeout=timeout or CONF.conductor.rpc_timeout)
+                                    timeout=timeout or CONF.conductor.rpc_timeout,
+                                    serializer=SERIALIZER)
 
 
 def require_version(client, version, api, why):
@@ -77,7 +104,7 @@ def _checked_cap(cap, version, option):
 
 def get_server(topic, server, endpoints):
     target = messaging.Target(topic=topic, server=server)
-    return messaging.get_rpc_server(get_transport(), target, endpoints)
+    return messaging.get_rpc_server(get_transport(), target, endpoints, serializer=SERIALIZER)
 
 
 def get_notifier(publisher_id):

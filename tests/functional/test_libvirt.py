@@ -284,7 +284,9 @@ class Cloud(object):
                 'from vmmig import config\n'
                 'config.parse_args(sys.argv[1:], setup_logging=False)\n'
                 'from vmmig.conductor import rpcapi\n'
-                'print(json.dumps(getattr(rpcapi.ConductorAPI(), %r)(**%r)))\n'
+                'from vmmig import context\n'
+                'api = rpcapi.ConductorAPI(context=context.new("tester", ["admin"]))\n'
+                'print(json.dumps(getattr(api, %r)(**%r)))\n'
                 % (method, kwargs))
         out = subprocess.run([sys.executable, '-c', code,
                               '--config-file', self.services.config_file],

@@ -19,6 +19,7 @@ from tests import fixtures as vfix
 from vmmig.conductor import rpcapi
 from vmmig import conf
 from vmmig import config
+from vmmig import context as vcontext
 from vmmig.db import api as db
 from vmmig import rpc
 
@@ -43,7 +44,7 @@ class Client(fixtures.Fixture):
              default_config_files=[])
         self.addCleanup(db.dispose)
         self.addCleanup(rpc.cleanup)
-        self.api = rpcapi.ConductorAPI(timeout=60)
+        self.api = rpcapi.ConductorAPI(timeout=60, context=vcontext.new('tester', ['admin']))
 
 
 @pytest.fixture

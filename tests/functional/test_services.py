@@ -10,6 +10,7 @@ server for both, as the benchmark's agents are); h3 by a vmmig-agent of its own.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -49,6 +50,7 @@ CLUSTER = {
         'cold-shutoff': _vm('h2', 'local', 'shutoff'),
         'cold-suspended': _vm('h1', 'local', 'suspended'),
         # 4 GiB over 10 Gbit/s takes about 3.4 modelled seconds: the link goes at 1.
+        'asked': _vm('h1', 'shared'),
         'lossy': _vm('h1', 'shared', memory_mb=4096,
                      workload={'dirty_rate_mbps': 10, 'wws_mb': 64, 'link_loss_at': 1.0}),
     },
@@ -189,6 +191,35 @@ def test_lost_link_fails_and_leaves_the_vm_on_the_source(cloud):
     shown = json.loads(cloud.services.cli('migration', 'show', str(queued['id']),
                                           '-f', 'json').stdout)
     assert (shown['state'], shown['vm_location']) == ('failed', 'h1')
+
+
+def test_a_reader_is_refused_and_an_admin_request_id_reaches_the_agent(cloud, tmp_path):
+    """Policy in the conductor process over RabbitMQ; the request id in both logs."""
+    reader = tmp_path / 'reader.conf'
+    reader.write_text('[cli]\nroles = reader\n')
+    refused = cloud.services.cli('--config-file', str(reader), 'server', 'migrate', 'asked',
+                                 '--host', 'h2', '--live-migration', '-f', 'json',
+                                 check=False)
+    assert refused.returncode == 1
+    assert 'vmmig:migration:create' in refused.stderr and 'reader' in refused.stderr
+    with cloud.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM migrations WHERE instance = "
+                                    "'asked'")).scalar() == 0
+    assert cloud.row('instances', name='asked')['host'] == 'h1'
+    # A reader may read.
+    cloud.services.cli('--config-file', str(reader), 'migration', 'list', '-f', 'json')
+
+    queued = cloud.migrate('asked', live=True)
+    record = cloud.wait_ended(queued['id'])
+    assert record['state'] == 'completed', record['reason']
+    assert (record['vm_location'], cloud.on_host('h2').get('asked')) == ('h2', 'running')
+    # The first: the request's own line (later ones are the migration's steps).
+    line = [line for line in cloud.services.log('conductor-0').splitlines()
+            if 'Migration %s: live of asked' % queued['id'] in line][0]
+    request_id = re.search(r'req-[0-9a-f-]{36}', line).group(0)
+    agent_lines = [line for line in cloud.services.log(AGENT_GROUP).splitlines()
+                   if 'Migration %s of asked: job started' % queued['id'] in line]
+    assert agent_lines and request_id in agent_lines[0], (line, agent_lines)
 
 
 def test_killed_agent_is_marked_down_in_time(cloud):

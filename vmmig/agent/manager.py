@@ -17,6 +17,7 @@ from vmmig.agent import transfer
 from vmmig import arguments as args
 from vmmig.conductor import rpcapi as conductor_rpcapi
 from vmmig import conf
+from vmmig import context as vcontext
 from vmmig.hypervisor import base
 from vmmig.hypervisor import monitor
 from vmmig import exception
@@ -41,7 +42,9 @@ class AgentManager(object):
         self.host = host
         self.agent = agent
         self.driver = driver
-        self.conductor = conductor_rpcapi.ConductorAPI()
+        # The agent speaks for itself, whoever's request it serves (the service role).
+        self.conductor = conductor_rpcapi.ConductorAPI(
+            context=lambda: vcontext.service_context('vmmig-agent-%s' % (agent or host)))
         self._jobs = {}
         self._ended = {}  # migration id -> Event set when its job has ended
         self._finished = collections.OrderedDict()

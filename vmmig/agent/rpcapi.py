@@ -12,9 +12,13 @@ Version history:
 * 1.2 - Every method takes ``host`` when the process serves several hosts.
 * 1.3 - offer_files takes ``peer``: the one address that may fetch the files, each
   once; the offer records each file's size and SHA-256, which the receiver checks.
+
+Every call carries the request context of the request it serves (vmmig.context:
+its request id shows in the agent's log lines), else the caller's service context.
 """
 
 from vmmig import conf
+from vmmig import context as vcontext
 from vmmig import exception
 from vmmig import rpc
 
@@ -50,17 +54,17 @@ class AgentAPI(object):
         options['timeout'] = timeout or CONF.conductor.rpc_timeout
         sent = dict(kwargs)
         try:
-            return self._prepare(host, sent, **options).call({}, method, **sent)
+            return self._prepare(host, sent, **options).call(vcontext.outgoing(), method, **sent)
         except exception.HostNotServed:
             if self.forget_server is None:
                 raise
             # The host registered elsewhere since we learnt its address: ask again once.
             self.forget_server(host)
             sent = dict(kwargs)
-            return self._prepare(host, sent, **options).call({}, method, **sent)
+            return self._prepare(host, sent, **options).call(vcontext.outgoing(), method, **sent)
 
     def _cast(self, host, method, **kwargs):
-        self._prepare(host, kwargs).cast({}, method, **kwargs)
+        self._prepare(host, kwargs).cast(vcontext.outgoing(), method, **kwargs)
 
     def _long_call(self, host, method, **kwargs):
         return self._call(host, method, timeout=CONF.conductor.migration_call_timeout, **kwargs)

@@ -24,6 +24,7 @@ from vmmig.cli import servers
 from vmmig import conf
 from vmmig import config
 from vmmig.conductor import rpcapi
+from vmmig import context as vcontext
 from vmmig import rpc
 
 CONF = conf.CONF
@@ -50,6 +51,11 @@ COMMANDS = {
 }
 
 
+def _conductor_api():
+    # A context per call (its own request id): the local user, with [cli] roles.
+    return rpcapi.ConductorAPI(context=vcontext.cli_context)
+
+
 def _embedded_services():
     # Imported late: only the embedded mode needs the services' code.
     return importlib.import_module('vmmig.embedded').EmbeddedServices()
@@ -60,7 +66,7 @@ class VmmigApp(app.App):
     LOG = logging.getLogger('vmmig.cmd.cli')
 
     # Seams for the tests: what builds the client and the embedded services.
-    api_factory = staticmethod(rpcapi.ConductorAPI)
+    api_factory = staticmethod(_conductor_api)
     services_factory = staticmethod(_embedded_services)
     poll_interval = 0.5
     sleep = staticmethod(time.sleep)

@@ -13,6 +13,7 @@ import time
 
 from vmmig.conductor import context
 from vmmig import conf
+from vmmig import context as vcontext
 from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
@@ -177,7 +178,7 @@ class Dispatcher(object):
     def _submit(self, func, migration, *args):
         with self._lock:
             self._running.add(migration['id'])
-        future = self._pool.submit(func, migration, *args)
+        future = self._pool.submit(vcontext.bound(func), migration, *args)
         future.add_done_callback(lambda _f: self._done(migration['id']))
 
     def _done(self, migration_id):

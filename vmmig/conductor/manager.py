@@ -18,6 +18,7 @@ from vmmig.db import states
 from vmmig import exception
 from vmmig.ha import monitor
 from vmmig import plugins
+from vmmig import policy
 from vmmig import rpc
 
 LOG = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ PROGRESS_FIELDS = {
 class ConductorManager(conductor_plans.PlanEndpoints):
     # A literal of its own, not the client's constant: tests/unit/test_rpcapi.py
     # compares the two, which it could not if one were the other.
-    target = messaging.Target(version='1.4')
+    target = messaging.Target(version='1.5')
 
     def __init__(self, name=None):
         self.name = name or CONF.host
@@ -74,6 +75,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
                   host=args.Optional(args.Name('host')), options=args.OPTIONS,
                   hold_reason=args.Optional(args.HoldReason()),
                   requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:migration:create')
     def migrate_server(self, context, instance, migration_type, host=None, options=None,
                        hold_reason=None, requested_by=None):
         return self._plan_and_record(instance, migration_type, host, options, hold_reason,
@@ -125,6 +127,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
 
     @args.accepts(host=args.Name('host'), target_host=args.Optional(args.Name('host')),
                   options=args.OPTIONS, requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:host:evacuate')
     def evacuate_host(self, context, host, target_host=None, options=None,
                       requested_by=None):
         source = db.host_get(host)
@@ -154,10 +157,12 @@ class ConductorManager(conductor_plans.PlanEndpoints):
     @args.accepts(state=args.Optional(args.Choice(*states.ALL)),
                   instance=args.Optional(args.Name('instance')),
                   host=args.Optional(args.Name('host')))
+    @policy.authorizes('vmmig:migration:list')
     def migration_list(self, context, state=None, instance=None, host=None):
         return db.migration_list(state=state, instance=instance, host=host)
 
     @args.accepts(migration=args.MigrationRef())
+    @policy.authorizes('vmmig:migration:get')
     def migration_get(self, context, migration):
         return db.migration_get(migration)
 
@@ -171,12 +176,14 @@ class ConductorManager(conductor_plans.PlanEndpoints):
 
     @args.accepts(migration=args.MigrationRef(), reason=args.HoldReason(),
                   requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:migration:hold')
     def migration_hold(self, context, migration, reason, requested_by=None):
         record = self._verb('hold', migration)
         return db.migration_transition(record['id'], states.QUEUED, states.HELD,
                                        hold_reason=reason, held_by=requested_by)
 
     @args.accepts(migration=args.MigrationRef(), requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:migration:resume')
     def migration_resume(self, context, migration, requested_by=None):
         record = self._verb('resume', migration)
         resumed = db.migration_transition(record['id'], states.HELD, states.QUEUED)
@@ -184,6 +191,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
         return resumed
 
     @args.accepts(migration=args.MigrationRef(), requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:migration:abort')
     def migration_abort(self, context, migration, requested_by=None):
         record = self._verb('abort', migration)
         who = ' by %s' % requested_by if requested_by else ''
@@ -217,6 +225,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
                         'its next step', record['id'], exc_info=True)
 
     @args.accepts(migration=args.MigrationRef(), requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:migration:force_complete')
     def migration_force_complete(self, context, migration, requested_by=None):
         record = self._verb('force-complete', migration)
         if record['migration_type'] != 'live':
@@ -234,14 +243,17 @@ class ConductorManager(conductor_plans.PlanEndpoints):
                      record['id'], record['source_host'])
 
     @args.accepts()
+    @policy.authorizes('vmmig:host:list')
     def host_list(self, context):
         return self.with_drain_progress(db.host_list())
 
     @args.accepts(host=args.Optional(args.Name('host')))
+    @policy.authorizes('vmmig:instance:list')
     def instance_list(self, context, host=None):
         return db.instance_list(host=host)
 
     @args.accepts(instance=args.Name('instance'), migration_type=args.Text())
+    @policy.authorizes('vmmig:host:eligible')
     def host_eligible(self, context, instance, migration_type):
         return self.checks.eligibility(instance, migration_type)
 
@@ -249,6 +261,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
 
     @args.accepts(host=args.Name('host'), reported_at=args.TIME,
                   facts=args.Optional(args.FACTS), instances=args.Optional(args.INSTANCES))
+    @policy.authorizes('vmmig:host:heartbeat')
     def heartbeat(self, context, host, reported_at, facts=None, instances=None):
         if facts is None:
             # Nothing changed on the host: only its liveness is news (1.1).
@@ -261,6 +274,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
 
     @args.accepts(host=args.Name('host'), facts=args.FACTS, instances=args.INSTANCES,
                   reported_at=args.TIME, agent=args.Optional(args.Name('agent')))
+    @policy.authorizes('vmmig:host:register')
     def agent_started(self, context, host, facts, instances, reported_at, agent=None):
         self._check_takeover(host, agent)
         db.host_heartbeat(host, facts, agent=agent, reported_at=reported_at)
@@ -308,6 +322,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
             return False
 
     @args.accepts(migration_id=args.MigrationId(), stats=args.STATS)
+    @policy.authorizes('vmmig:migration:progress')
     def migration_progress(self, context, migration_id, stats):
         now = time.monotonic()
         with self._progress_lock:

@@ -10,6 +10,7 @@ import logging
 
 from vmmig import arguments as args
 from vmmig import conf
+from vmmig import context as vcontext
 from vmmig.db import api as db
 from vmmig.db import plans as plans_db
 from vmmig import exception
@@ -17,6 +18,7 @@ from vmmig.health import base as health
 from vmmig.plans import executor
 from vmmig.plans import model as plan_model
 from vmmig.plans import states
+from vmmig import policy
 from vmmig.strategies import base as strategies
 
 LOG = logging.getLogger(__name__)
@@ -27,7 +29,8 @@ class PlanEndpoints(object):
 
     def init_plans(self):
         self.plans = executor.PlanRunner(self._record_action, self.notifier,
-                                         lambda m: self.migration_abort({}, m),
+                                         lambda m: self.migration_abort(
+                                             vcontext.internal_context('vmmig-plans'), m),
                                          stopping=lambda: self.dispatcher.stopping)
         self.dispatcher.on_pass = self.plans.advance
 
@@ -72,6 +75,7 @@ class PlanEndpoints(object):
 
     @args.accepts(host=args.Name('host'), reason=args.Reason(), options=args.OPTIONS,
                   dry_run=args.Bool(), requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:host:maintenance:set')
     def host_maintenance_set(self, context, host, reason, options=None, dry_run=False,
                              requested_by=None):
         """The host leaves placement at once and a drain plan empties it."""
@@ -79,6 +83,7 @@ class PlanEndpoints(object):
                               states.ONGOING, maintenance=True)
 
     @args.accepts(host=args.Name('host'), requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:host:maintenance:unset')
     def host_maintenance_unset(self, context, host, requested_by=None):
         """The host takes VMs again; a drain of it still under way is aborted."""
         record = plans_db.maintenance_unset(host)
@@ -91,12 +96,14 @@ class PlanEndpoints(object):
     @args.accepts(state=args.Optional(args.Choice(*states.ALL)),
                   host=args.Optional(args.Name('host')),
                   strategy=args.Optional(args.Name('strategy')))
+    @policy.authorizes('vmmig:plan:list')
     def plan_list(self, context, state=None, host=None, strategy=None):
         """``strategy``: only its plans (``evacuate``: the HA monitor's recoveries)."""
         return plans_db.plan_list(state=state, host=host, with_actions=True,
                                   strategy=strategy)
 
     @args.accepts(plan=args.MigrationRef('plan'))
+    @policy.authorizes('vmmig:plan:get')
     def plan_get(self, context, plan):
         return plans_db.plan_get(plan)
 
@@ -112,6 +119,7 @@ class PlanEndpoints(object):
 
     @args.accepts(plan=args.MigrationRef('plan'), dry_run=args.Bool(),
                   requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:plan:execute')
     def plan_execute(self, context, plan, dry_run=False, requested_by=None):
         record = self._plan_verb('execute', plan)
         if dry_run:
@@ -124,6 +132,7 @@ class PlanEndpoints(object):
 
     @args.accepts(plan=args.MigrationRef('plan'), dry_run=args.Bool(),
                   requested_by=args.REQUESTED_BY)
+    @policy.authorizes('vmmig:plan:abort')
     def plan_abort(self, context, plan, dry_run=False, requested_by=None):
         record = self._plan_verb('abort', plan)
         if dry_run:
@@ -153,6 +162,7 @@ class PlanEndpoints(object):
 
     @args.accepts(host=args.Name('host'), status=args.Choice(*health.STATUSES),
                   reason=args.Optional(args.Text(1024)))
+    @policy.authorizes('vmmig:host:health')
     def host_health(self, context, host, status, reason=None):
         """A host (its agent, or an outside monitor) says how it is. ``failing``:
         [ha] prefailure_action decides: a drain at once, or a recommended plan."""

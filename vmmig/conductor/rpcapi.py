@@ -16,27 +16,45 @@ Version history:
 * 1.4 - plan_list takes ``strategy``: ``evacuate`` lists the HA monitor's
   recoveries, each an action plan (a host it fenced stays in maintenance until
   host_maintenance_unset).
+* 1.5 - Every call carries an oslo.context request context (user, project, roles,
+  request id) that the conductor checks against its policy (vmmig.policies); a
+  call whose context has no role passing the endpoint's rule is refused with
+  PolicyNotAuthorized. ``requested_by`` is still taken but the context's user,
+  when it names one, is what the records keep. A 1.4 client's calls carry an
+  empty context and are refused.
 """
 
 from vmmig import conf
+from vmmig import context as vcontext
 from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.4'
+RPC_API_VERSION = '1.5'
 
 
 class ConductorAPI(object):
 
-    def __init__(self, timeout=None):
+    context = None
+
+    def __init__(self, timeout=None, context=None):
+        """``context``: who asks, carried by every call: a RequestContext, or a function
+        that returns one per call; unset, the request this thread serves, else a
+        service context (vmmig.context.outgoing)."""
         self.client = rpc.get_client(CONF.conductor.topic, RPC_API_VERSION, timeout=timeout,
                                      cap_option='conductor')
+        self.context = context
+
+    def _ctxt(self):
+        if self.context is None:
+            return vcontext.outgoing()
+        return self.context() if callable(self.context) else self.context
 
     def _call(self, method, **kwargs):
-        return self.client.prepare().call({}, method, **kwargs)
+        return self.client.prepare().call(self._ctxt(), method, **kwargs)
 
     def _cast(self, method, **kwargs):
-        self.client.prepare().cast({}, method, **kwargs)
+        self.client.prepare().cast(self._ctxt(), method, **kwargs)
 
     # Operator requests -----------------------------------------------------
 
@@ -89,7 +107,7 @@ class ConductorAPI(object):
         """
         if not changed and self.client.can_send_version('1.1'):
             cctxt = self.client.prepare(version='1.1')
-            cctxt.cast({}, 'heartbeat', host=host, reported_at=reported_at)
+            cctxt.cast(self._ctxt(), 'heartbeat', host=host, reported_at=reported_at)
             return False
         self._cast('heartbeat', host=host, facts=facts, instances=instances,
                    reported_at=reported_at)
@@ -114,14 +132,14 @@ class ConductorAPI(object):
             kwargs['agent'] = agent
             options['version'] = '1.2'
         return self.client.prepare(timeout=timeout, **options).call(
-            {}, 'agent_started', host=host, facts=facts, instances=instances,
+            self._ctxt(), 'agent_started', host=host, facts=facts, instances=instances,
             reported_at=reported_at, **kwargs)
 
     # Action plans, maintenance, health (1.3) -------------------------------------
 
     def _call_1_3(self, method, **kwargs):
         rpc.require_version(self.client, '1.3', 'conductor', method)
-        return self.client.prepare(version='1.3').call({}, method, **kwargs)
+        return self.client.prepare(version='1.3').call(self._ctxt(), method, **kwargs)
 
     def host_maintenance_set(self, host, reason, options=None, dry_run=False,
                              requested_by=None):
@@ -137,8 +155,9 @@ class ConductorAPI(object):
         if strategy is None:
             return self._call_1_3('plan_list', state=state, host=host)
         rpc.require_version(self.client, '1.4', 'conductor', 'listing plans by strategy')
-        return self.client.prepare(version='1.4').call({}, 'plan_list', state=state,
-                                                       host=host, strategy=strategy)
+        return self.client.prepare(version='1.4').call(self._ctxt(), 'plan_list',
+                                                       state=state, host=host,
+                                                       strategy=strategy)
 
     def plan_get(self, plan):
         return self._call_1_3('plan_get', plan=plan)

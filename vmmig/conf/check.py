@@ -22,7 +22,7 @@ from vmmig import exception
 # The option namespaces of the sample (etc/vmmig/vmmig-config-generator.conf): an option
 # documented there is known even when this program never registers it (a conductor
 # does not register the CLI's options; oslo.messaging registers its drivers' late).
-NAMESPACES = ('vmmig', 'oslo.messaging', 'oslo.db', 'oslo.log')
+NAMESPACES = ('vmmig', 'oslo.messaging', 'oslo.db', 'oslo.log', 'oslo.policy')
 
 
 class _Lines(iniparser.BaseParser):

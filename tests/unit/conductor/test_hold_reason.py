@@ -5,6 +5,7 @@ import pytest
 
 from tests import fixtures as vfix
 from vmmig.conductor import rpcapi
+from vmmig import context as vcontext
 from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
@@ -14,7 +15,7 @@ from vmmig import exception
 def cloud():
     fixture = vfix.EmbeddedFixture()
     fixture.setUp()
-    yield rpcapi.ConductorAPI()
+    yield rpcapi.ConductorAPI(context=vcontext.new('tester', ['admin']))
     fixture.cleanUp()
 
 

@@ -6,6 +6,7 @@ import time
 
 from tests import fixtures as vfix
 from vmmig.conductor import rpcapi
+from vmmig import context as vcontext
 from vmmig.db import api as db
 from vmmig.db import models
 from vmmig.db import states
@@ -18,6 +19,11 @@ TERMINAL = tuple(states.TERMINAL)
 # Enough room everywhere, one cluster, one shared instances storage.
 HOST = {'vcpus': 16, 'memory_mb': 32768, 'disk_gb': 500, 'shared_storage': 'nfs1',
         'link_gbps': 10}
+
+
+def as_role(*roles, user='tester'):
+    """A function giving a request context of ``user`` with ``roles``, one per call."""
+    return lambda: vcontext.new(user, roles)
 
 
 def disk(location, size_gb=10, name='vda'):
@@ -59,7 +65,7 @@ class Cloud(object):
 
     def start(self):
         self.fixture.setUp()
-        self.api = rpcapi.ConductorAPI()
+        self.api = rpcapi.ConductorAPI(context=as_role('admin'))
         self.wait_hosts_up()
         return self
 
@@ -90,7 +96,7 @@ class Cloud(object):
         self.fixture.services = embedded.EmbeddedServices()
         self.fixture.services.start()
         self.fixture.addCleanup(self.fixture.services.stop)
-        self.api = rpcapi.ConductorAPI()
+        self.api = rpcapi.ConductorAPI(context=as_role('admin'))
         self.wait_hosts_up()
 
     def agent(self, host):
@@ -211,3 +217,8 @@ def write_health(cloud, host, status, reason=None):
     with open(path + '.tmp', 'w') as f:
         json.dump({'status': status, 'reason': reason}, f)
     os.rename(path + '.tmp', path)
+
+
+def api_as(user, *roles):
+    """The conductor's client, asking as ``user`` with ``roles`` (admin unless told)."""
+    return rpcapi.ConductorAPI(context=as_role(*(roles or ('admin',)), user=user))

@@ -9,8 +9,12 @@ from vmmig.agent import manager as agent_manager
 from vmmig.agent import router
 from vmmig.agent import rpcapi as agent_rpcapi
 from vmmig.conductor import rpcapi as conductor_rpcapi
+from vmmig import context as vcontext
 from vmmig.db import api as db
 from vmmig import exception
+
+# What an agent's calls carry (vmmig.policies: the service role).
+SERVICE = vcontext.new('vmmig-agent', ['service'])
 
 
 def _cloud(make_cloud):
@@ -43,7 +47,7 @@ def test_a_host_that_registers_on_its_own_is_addressed_by_its_name(make_cloud):
     group = next(a for a in cloud.services.agents if getattr(a, 'name', None) == 'agents-ab')
     group.stop()
     cloud.services.agents.remove(group)
-    manager.agent_started({}, 'b', db.host_get('b')['facts'], [], reported_at=0.0)
+    manager.agent_started(SERVICE, 'b', db.host_get('b')['facts'], [], reported_at=0.0)
     assert db.host_agent('b') == 'b'
     assert manager.addresses.server_of('b') == 'b'
     assert manager.addresses.server_of('a') == 'agents-ab'
@@ -110,7 +114,7 @@ def test_a_down_host_is_taken_over_and_it_is_logged(make_cloud, caplog):
     manager = cloud.services.conductor.manager
     cloud.stop_agent('c')
     facts = db.host_get('c')['facts']
-    manager.agent_started({}, 'c', facts, [], reported_at=0.0, agent='agents-new')
+    manager.agent_started(SERVICE, 'c', facts, [], reported_at=0.0, agent='agents-new')
     assert db.host_agent('c') == 'agents-new'
     assert db.host_get('c')['state'] == 'up'
     assert 'agent process agents-new takes it over from c (the host was down)' in caplog.text

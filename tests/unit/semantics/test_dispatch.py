@@ -5,9 +5,13 @@ import threading
 import pytest
 
 from tests.unit.semantics import helpers as h
+from vmmig import context as vcontext
 from vmmig.db import api as db
 from vmmig.db import states
 from vmmig import exception
+
+# What an agent's calls carry (vmmig.policies: the service role).
+SERVICE = vcontext.new('vmmig-agent', ['service'])
 
 
 def _two_vms():
@@ -144,5 +148,5 @@ def test_the_progress_limiter_forgets_migrations_it_no_longer_limits(make_cloud)
     cloud = make_cloud(_two_vms())
     manager = cloud.services.conductor.manager
     for migration_id in range(1, 51):
-        manager.migration_progress({}, migration_id, {'type': 2, 'data_remaining': 1})
+        manager.migration_progress(SERVICE, migration_id, {'type': 2, 'data_remaining': 1})
     assert len(manager._progress_at) <= 1

@@ -53,12 +53,12 @@ class TestHoldResume:
         api = busy.api
         queued = api.migrate_server('idle', 'live')
         assert api.migration_get(queued['id'])['state'] == 'queued'
-        held = api.migration_hold(queued['id'], 'change freeze', requested_by='alice')
+        held = h.api_as('alice').migration_hold(queued['id'], 'change freeze')
         assert (held['state'], held['hold_reason'], held['held_by']) == \
             ('held', 'change freeze', 'alice')
         _refused(lambda: api.migration_hold(queued['id'], 'again'), 'held')
         _refused(lambda: api.migration_force_complete(queued['id']), 'held')
-        resumed = api.migration_resume(queued['id'], requested_by='alice')
+        resumed = h.api_as('alice').migration_resume(queued['id'])
         assert resumed['state'] == 'queued'
         _refused(lambda: api.migration_resume(queued['id']), 'queued')
         _refused(lambda: api.migration_force_complete(queued['id']), 'queued')
@@ -69,8 +69,8 @@ class TestHoldResume:
 
     def test_held_at_submission_never_starts(self, make_cloud):
         cloud = make_cloud(_cluster())
-        held = cloud.api.migrate_server('idle', 'live', hold_reason='wait for the window',
-                                        requested_by='bob')
+        held = h.api_as('bob').migrate_server('idle', 'live',
+                                              hold_reason='wait for the window')
         assert (held['state'], held['hold_reason'], held['held_by']) == \
             ('held', 'wait for the window', 'bob')
         assert cloud.services.wait_idle(timeout=10)
@@ -96,8 +96,7 @@ class TestHoldResume:
 
     def test_held_survives_a_restart(self, make_cloud):
         cloud = make_cloud(_cluster())
-        held = cloud.api.migrate_server('idle', 'live', hold_reason='overnight',
-                                        requested_by='carol')
+        held = h.api_as('carol').migrate_server('idle', 'live', hold_reason='overnight')
         cloud.restart_services()
         assert cloud.services.wait_idle(timeout=10)
         record = cloud.api.migration_get(held['id'])
@@ -118,7 +117,7 @@ class TestAbort:
     @pytest.mark.parametrize('hold', [False, True])
     def test_abort_before_it_starts(self, busy, hold):
         queued = busy.api.migrate_server('idle', 'live', hold_reason='x' if hold else None)
-        record = busy.api.migration_abort(queued['id'], requested_by='dave')
+        record = h.api_as('dave').migration_abort(queued['id'])
         assert record['state'] == 'cancelled'
         assert record['vm_location'] == 'a' and 'dave' in record['reason']
         busy.api.migration_abort(busy.running['id'])
@@ -127,7 +126,7 @@ class TestAbort:
         assert busy.api.migration_get(queued['id'])['state'] == 'cancelled'
 
     def test_abort_while_running_leaves_the_vm_on_the_source(self, busy):
-        record = busy.api.migration_abort(busy.running['id'], requested_by='erin')
+        record = h.api_as('erin').migration_abort(busy.running['id'])
         assert record['abort_requested']
         record = busy.wait_end(busy.running)
         assert record['state'] == 'cancelled'
@@ -169,7 +168,7 @@ class TestAbort:
         h.wait_for(lambda: os.path.exists(os.path.join(dest_dir, 'big-vda.img.part')), 10,
                    'the copy to start')
         asked = time.monotonic()
-        record = cloud.api.migration_abort(migration['id'], requested_by='erin')
+        record = h.api_as('erin').migration_abort(migration['id'])
         assert time.monotonic() - asked < 2.0
         assert record['abort_requested']
         record = cloud.wait_end(migration, timeout=4)

@@ -1,0 +1,25 @@
+from oslo_config import cfg
+
+cli_group = cfg.OptGroup('cli', title='Command-line client',
+                         help='Who the vmmig command says is asking.')
+
+cli_opts = [
+    cfg.ListOpt('roles', default=['admin'],
+                help='Roles the vmmig command asserts in the request context of every call, '
+                     'for the local user who runs it, in embedded mode and against a '
+                     'conductor over the message bus alike (there is no Keystone to ask). '
+                     'The conductor checks them against its policy (vmmig:* rules); '
+                     'over the bus the conductor believes what the client says, so these '
+                     'roles are only as trustworthy as the bus credentials of whoever '
+                     'runs the command. Possible values: role names such as admin, '
+                     'reader, member. Related: [oslo_policy] policy_file.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(cli_group)
+    conf.register_opts(cli_opts, group=cli_group)
+
+
+def list_opts():
+    return {cli_group: cli_opts}
