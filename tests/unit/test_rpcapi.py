@@ -38,19 +38,6 @@ def _public_methods(cls):
                   if not name.startswith('_'))
 
 
-def _unwrapped(func):
-    """The decorated function itself: oslo.messaging's expected_exceptions does not use
-    functools.wraps, so its wrapper shows only (*args, **kwargs)."""
-    func = inspect.unwrap(func)
-    while func.__name__ == 'inner' and func.__closure__:
-        inner = [c.cell_contents for c in func.__closure__
-                 if inspect.isfunction(c.cell_contents)]
-        if len(inner) != 1:
-            break
-        func = inspect.unwrap(inner[0])
-    return func
-
-
 def _sent(client_cls, method_name):
     """[(call|cast, method, kwargs)] that one client method puts on the wire."""
     api = client_cls.__new__(client_cls)
@@ -107,7 +94,7 @@ def test_every_client_call_matches_an_endpoint_method(module, client_cls, manage
         endpoint = getattr(manager_cls, name, None)
         assert callable(endpoint), '%s has no endpoint method %s' % (manager_cls.__name__,
                                                                      name)
-        params = inspect.signature(_unwrapped(endpoint)).parameters
+        params = inspect.signature(vfix.endpoint_function(endpoint)).parameters
         names = [n for n in params if n != 'self']
         assert names[0] == 'context', '%s.%s must take the context first' % (
             manager_cls.__name__, name)

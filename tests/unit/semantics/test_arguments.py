@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests import fixtures as vfix
 from tests.unit.semantics import helpers
 from vmmig.agent import manager as agent_manager
 from vmmig import arguments as args
@@ -30,24 +31,11 @@ ADMIN = helpers.as_role('admin')
 NOT_SCALARS = [[], [1], {}, {'a': 1}]
 
 
-def _unwrapped(func):
-    """The function under its decorators, oslo.messaging's expected_exceptions included
-    (whose wrapper does not say what it wraps)."""
-    func = inspect.unwrap(func)
-    while func.__name__ == 'inner' and func.__closure__:
-        inner = [c.cell_contents for c in func.__closure__
-                 if inspect.isfunction(c.cell_contents)]
-        if len(inner) != 1:
-            break
-        func = inspect.unwrap(inner[0])
-    return func
-
-
 def endpoints(cls):
     """The methods of ``cls`` an RPC server dispatches to: public, taking a context."""
     out = {}
     for name, member in inspect.getmembers(cls, inspect.isfunction):
-        params = list(inspect.signature(_unwrapped(member)).parameters)
+        params = list(inspect.signature(vfix.endpoint_function(member)).parameters)
         if not name.startswith('_') and params[:2] == ['self', 'context']:
             out[name] = member
     return out

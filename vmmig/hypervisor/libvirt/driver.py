@@ -17,6 +17,7 @@ from vmmig.hypervisor import base
 from vmmig.hypervisor.libvirt import definition
 from vmmig.hypervisor.libvirt import guest
 from vmmig.hypervisor.libvirt import migration
+from vmmig.hypervisor import pci
 from vmmig import exception
 from vmmig import names
 
@@ -263,19 +264,8 @@ class LibvirtDriver(base.HypervisorDriver):
         wanted = instance.get('pci_devices') or []
         if not wanted:
             return xml
-        products = instance.get('pci_products') or {}
-        free = [d for d in self._pci_devices() if d['assignable'] and not d['instance']]
-        chosen = {}
-        for address in wanted:
-            kind = products.get(address)
-            device = next((d for d in free if kind and d['product'] == kind), None)
-            if device is None:
-                raise exception.HypervisorError(
-                    host=self.host, reason='no free PCI passthrough device of kind %s for '
-                                           '%s (its device %s)'
-                                           % (kind or 'unknown', instance['name'], address))
-            free.remove(device)
-            chosen[address] = device['address']
+        chosen = pci.choose_free(self.host, instance['name'], wanted,
+                                 instance.get('pci_products') or {}, self._pci_devices())
         return guest.rewrite_pci_hostdevs(xml, chosen)
 
     def _host_cpu_facts(self):

@@ -19,6 +19,7 @@ import threading
 import uuid
 
 from vmmig.hypervisor import base
+from vmmig.hypervisor import pci
 from vmmig.hypervisor.sim import clock as sim_clock
 from vmmig.hypervisor.sim import cluster
 from vmmig.hypervisor.sim import precopy
@@ -346,21 +347,10 @@ class SimDriver(base.HypervisorDriver):
         (under the lock: no device is given twice)."""
         if not inst.get('pci_devices'):
             return
-        products = instance.get('pci_products') or {}
-        free = [d for d in self._pci_devices(self._instances.values())
-                if d['assignable'] and not d['instance']]
-        chosen = []
-        for address in inst['pci_devices']:
-            kind = products.get(address)
-            device = next((d for d in free if kind and d['product'] == kind), None)
-            if device is None:
-                raise exception.HypervisorError(
-                    host=self.host, reason='no free PCI passthrough device of kind %s for '
-                                           '%s (its device %s)'
-                                           % (kind or 'unknown', inst['name'], address))
-            free.remove(device)
-            chosen.append(device['address'])
-        inst['pci_devices'] = chosen
+        chosen = pci.choose_free(self.host, inst['name'], inst['pci_devices'],
+                                 instance.get('pci_products') or {},
+                                 self._pci_devices(self._instances.values()))
+        inst['pci_devices'] = [chosen[a] for a in inst['pci_devices']]
 
     def _incoming_copy(self, instance):
         inst = {k: copy.deepcopy(v) for k, v in instance.items()
