@@ -106,9 +106,10 @@ class Cloud(object):
         self.env = env
         self.services = services
         self.engine = engine
+        self.hosts = tuple(env.hosts)
         import libvirt
         # Not env.connect(): closing the connection of a killed daemon must not fail.
-        self.conns = {h: libvirt.open(env.uris[h]) for h in HOSTS}
+        self.conns = {h: libvirt.open(env.uris[h]) for h in self.hosts}
 
     def close(self):
         for conn in self.conns.values():
@@ -129,7 +130,7 @@ class Cloud(object):
 
     def is_local(self, disk):
         return isinstance(disk, str) and any(disk.startswith(self.env.local_dir(h) + '/')
-                                             for h in HOSTS)
+                                             for h in self.hosts)
 
     def boot(self, guest, host='host1', cpu=None, wait=True):
         """Define and start ``guest`` on ``host`` (through libvirt, not vmmig).
@@ -142,7 +143,7 @@ class Cloud(object):
         for disk in guest.disks:
             if self.is_local(disk):
                 name = os.path.basename(disk)[:-len('.qcow2')]
-                for h in HOSTS:
+                for h in self.hosts:
                     path = os.path.join(self.env.local_dir(h), name + '.qcow2')
                     if os.path.exists(path):
                         os.unlink(path)
@@ -262,7 +263,7 @@ class Cloud(object):
 
     def logs(self, n=2500):
         return '\n'.join('--- %s\n%s' % (p, self.services.log(p)[-n:])
-                         for p in ['conductor-0'] + ['agent-' + h for h in HOSTS])
+                         for p in ['conductor-0'] + ['agent-' + h for h in self.hosts])
 
     # Requests ------------------------------------------------------------------------
 
