@@ -38,6 +38,10 @@ class DemoConductor(FakeConductor):
                 'actions': []}
         return dict(plan, dry_run=True) if dry_run else plan
 
+    def plan_list(self, state=None, host=None, strategy=None):
+        self._log('plan_list', state=state, host=host, strategy=strategy)
+        return []
+
     def host_maintenance_unset(self, host, requested_by=None):
         self._log('host_maintenance_unset', host)
         return {'name': host, 'state': 'up', 'maintenance': False,
