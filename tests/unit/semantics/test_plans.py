@@ -271,3 +271,27 @@ def test_a_migration_recorded_but_not_noted_in_the_plan_is_linked(make_cloud, mo
     assert action['state'] == 'moved'
     assert db.migration_get(action['migration_id'])['action_id'] == killed[0]
     assert len(db.migration_list()) == 2
+
+
+@pytest.mark.parametrize('moves', ['same_release', 'to_newer_release'])
+def test_a_rolling_os_upgrade_is_a_drain_to_hosts_of_the_newer_release(make_cloud, moves):
+    """b runs the newer release, c the older one like a: with to_newer_release the
+    drain of a may use b; without it only c, the same release."""
+    releases = {'a': {'os_version': 'Ubuntu 22.04.4'}, 'b': {'os_version': 'Ubuntu 24.04.1'},
+                'c': {'os_version': 'Ubuntu 22.04.5', 'memory_mb': 4096}}
+    cloud = make_cloud(h.cluster({'web': h.vm('a', 'shared', memory_mb=2048),
+                                  'db': h.vm('a', 'shared', memory_mb=2048)},
+                                 hosts=('a', 'b', 'c'), **releases),
+                       **{'scheduler.os_release_moves': moves})
+    plan = wait_plan(cloud.api.host_maintenance_set('a', 'upgrade to 24.04'))
+    if moves == 'to_newer_release':
+        # c has room for one VM only: the newer release takes the rest (or all).
+        assert plan['state'] == 'succeeded', plan['result']
+        places = cloud.hosts_of('web') + cloud.hosts_of('db')
+        assert set(places) <= {'b', 'c'} and 'b' in places, places
+    else:
+        assert plan['state'] == 'partial', plan['result']
+        assert sorted(cloud.hosts_of('web') + cloud.hosts_of('db')) == ['a', 'c']
+        assert 'release' in plan['result'] or 'OS' in plan['result'], plan['result']
+    for name in ('web', 'db'):
+        assert db.instance_get(name)['power_state'] == 'running'
