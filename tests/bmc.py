@@ -98,8 +98,12 @@ class _Systems(base.AbstractSystemsDriver):
 
 
 # The emulator picks its systems driver from its configuration (libvirt, nova, ironic
-# or fake); ours is handed over through a key of its own.
-emulator.Application.systems = property(lambda app: app.config['VMMIG_SYSTEMS'])
+# or fake); ours is handed over through a key of its own. One driver object for the
+# process, whose backend each RedfishBmc sets: the emulator's app is a module global and
+# keeps what it looked up (memoized), so a second BMC in the same test run would
+# otherwise answer with the first one's hosts ("Systems/host1 not found").
+_SYSTEMS = _Systems()
+emulator.Application.systems = property(lambda app: _SYSTEMS)
 
 
 class _QuietHandler(serving.WSGIRequestHandler):
@@ -115,8 +119,8 @@ class RedfishBmc(fixtures.Fixture):
         self.backend = backend
 
     def _setUp(self):
-        systems = type('Systems', (_Systems,), {'backend': self.backend})()
-        emulator.app.configure(extra_config={'VMMIG_SYSTEMS': systems})
+        _SYSTEMS.backend = self.backend
+        self.addCleanup(setattr, _SYSTEMS, 'backend', None)
         self.server = serving.make_server('127.0.0.1', 0, emulator.app, threaded=True,
                                           request_handler=_QuietHandler)
         self.address = 'http://127.0.0.1:%d' % self.server.server_port

@@ -176,8 +176,10 @@ def test_conductor_killed_while_migrations_are_held_and_running(cloud):
                                   'ignores_acpi': True}),
     }}
     services, api = cloud(cluster, sim={'clock': 'scaled', 'time_scale': '1'})
-    held = [api.migrate_server(name, 'live', hold_reason='maintenance window',
-                               requested_by='ops') for name in ('held-1', 'held-2')]
+    # Who holds them is the user of the request's context (ops), as the records keep it.
+    ops = rpcapi.ConductorAPI(timeout=60, context=vcontext.new('ops', ['admin']))
+    held = [ops.migrate_server(name, 'live', hold_reason='maintenance window')
+            for name in ('held-1', 'held-2')]
     stubborn = api.migrate_server('stubborn', 'cold',
                                   options={'shutdown': True, 'shutdown_timeout': 20})
     wait_state(stubborn, 'preparing')
