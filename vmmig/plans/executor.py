@@ -80,10 +80,15 @@ class PlanRunner(object):
             except exception.ActionAlreadyRecorded:
                 migration = plans_db.migration_of_action(action['id'])
             except (exception.Invalid, exception.NotFound) as e:
-                LOG.warning('Plan %s: %s stays on %s: %s', plan['id'], action['instance'],
-                            plan['host'], e.message)
-                return plans_db.action_transition(action['id'], states.PENDING,
-                                                  states.STAYS, reason=e.message)
+                # Another conductor advancing the same plan may have recorded it a
+                # moment ago (the prechecks then see its migration and refuse): the
+                # action is that migration, and must not be said to stay.
+                migration = plans_db.migration_of_action(action['id'])
+                if migration is None:
+                    LOG.warning('Plan %s: %s stays on %s: %s', plan['id'],
+                                action['instance'], plan['host'], e.message)
+                    return plans_db.action_transition(action['id'], states.PENDING,
+                                                      states.STAYS, reason=e.message)
         if plans_db.action_transition(action['id'], states.PENDING, states.RECORDED,
                                       migration_id=migration['id'],
                                       dest_host=migration['dest_host']):

@@ -224,6 +224,31 @@ def test_a_second_monitor_recovering_the_same_failure_evacuates_nothing_twice(ma
             ('shutoff' if name == 'silver' else 'running')
 
 
+def test_an_action_another_conductor_just_recorded_is_not_said_to_stay(make_cloud):
+    """Two conductors advance one plan: the second read the plan before the first
+    recorded an action's migration, so its prechecks refuse (the VM has a migration
+    now). The action is that migration, not a VM that stays."""
+    cloud = make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.enabled': False})
+    cloud.stop_agent('a')
+    h.wait_for(lambda: db.host_get('a')['state'] == 'down', 30, 'a to be marked down')
+    actions, _estimate = recovery.Evacuate().build(plan_model.ClusterModel.load('a'), 'a')
+    manager = cloud.services.conductor.manager
+    manager.dispatcher.halt()  # only this test advances the plan
+    plan = plans_db.recovery_plan_create(_fenced_plan('a'), actions, 'fenced')
+    action = next(a for a in plan['actions'] if a['state'] == 'pending')
+    # The first conductor records it...
+    recorded = manager._record_action(action['instance'], action['migration_type'],
+                                      action['dest_host'], action['options'], action['id'],
+                                      None)
+    # ...the second, with what it read before, tries too.
+    manager.plans._start(plan, action, migrations={})
+    after = next(a for a in plans_db.plan_get(plan['id'])['actions']
+                 if a['id'] == action['id'])
+    assert (after['state'], after['migration_id']) == ('recorded', recorded['id']), after
+    assert [m['id'] for m in db.migration_list(instance=action['instance'])] == \
+        [recorded['id']]
+
+
 def test_plan_of_a_host_that_is_up_again_is_not_recorded(make_cloud):
     make_cloud(_cluster(), **{'drivers.fencing': 'sim', 'ha.enabled': False})
     assert plans_db.recovery_plan_create(_fenced_plan('a'), [], 'fenced') is None
