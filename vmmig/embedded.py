@@ -20,6 +20,7 @@ import uuid
 
 import oslo_messaging as messaging
 
+from vmmig.backends import base as backends
 from vmmig import conf
 from vmmig import context as vcontext
 from vmmig.db import api as db
@@ -64,6 +65,10 @@ class EmbeddedServices(object):
         self.agent_groups = agent_groups or {}
 
     def hosts(self):
+        """The hosts whose agents run here: none with a backend that has no agents
+        (Nova's hosts are discovered, not served)."""
+        if not backends.uses_agents():
+            return []
         if CONF.drivers.hypervisor == 'sim':
             return sorted(cluster.load(CONF.sim.cluster_file)['hosts'])
         return [CONF.host]

@@ -191,3 +191,29 @@ class PolicyNotAuthorized(VmmigException):
     msg_fmt = ("Policy rule %(rule)s refused %(action)s to user %(user)s with roles "
                "%(roles)s")
     code = 403
+
+
+# The nova backend (vmmig/backends/nova) -----------------------------------------
+
+class NovaUnavailable(VmmigException):
+    """Nova (or the Keystone that vouches for vmmig there) does not answer."""
+
+    msg_fmt = "Nova cannot be reached (%(where)s): %(error)s"
+    code = 503
+
+
+class NovaAuthFailed(VmmigException):
+    msg_fmt = ("Keystone refused vmmig's credentials for Nova ([nova] username %(user)s, "
+               "auth_url %(auth_url)s): %(error)s")
+    code = 503
+
+
+class NovaRefused(Invalid):
+    """Nova answered a request with a refusal (a 4xx): its words are kept."""
+
+    msg_fmt = "Nova refused to %(action)s: %(error)s"
+    code = 409
+
+
+class ServerNotInNova(NotFound):
+    msg_fmt = "Nova knows no server %(server)s (instance %(instance)s): %(error)s"

@@ -22,6 +22,7 @@ WEIGHERS = 'vmmig.scheduler.weighers'
 FENCING = 'vmmig.fencing'
 STRATEGIES = 'vmmig.strategies'
 HEALTH = 'vmmig.health'
+BACKENDS = 'vmmig.backends'
 
 
 @functools.lru_cache(maxsize=None)
@@ -84,6 +85,7 @@ def validate_enabled():
     for name in CONF.drivers.enabled_storage_modes:
         load_class(STORAGE, name, '[drivers] enabled_storage_modes')
     load_class(FENCING, CONF.drivers.fencing, '[drivers] fencing')().validate()
+    load_class(BACKENDS, CONF.drivers.backend, '[drivers] backend')
     for name in CONF.scheduler.enabled_filters:
         load_class(FILTERS, name, '[scheduler] enabled_filters')
     for name in CONF.scheduler.weighers:

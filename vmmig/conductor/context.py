@@ -27,12 +27,15 @@ STATUS_WAIT = 5.0
 
 class MigrationContext(object):
 
-    def __init__(self, migration, storage, notifier, agents=None, sender=None):
-        """``sender``: an executor of one thread for notify_soon."""
+    def __init__(self, migration, storage, notifier, agents=None, sender=None, backend=None):
+        """``sender``: an executor of one thread for notify_soon; ``agents``: what the
+        backend asks the hosts through (the agents' RPC client on the default one);
+        ``backend``: the backend that carries the migration out."""
         self.migration = migration
         self.storage = storage
         self.notifier = notifier
         self.agents = agents or agent_rpcapi.AgentAPI()
+        self.backend = backend
         self.sender = sender
         self._sending = None
         self._undo = []

@@ -25,10 +25,11 @@ CONF = conf.CONF
 
 class Dispatcher(object):
 
-    def __init__(self, name, notifier, agents, checks):
+    def __init__(self, name, notifier, backend, checks):
+        """``backend``: who carries out the migrations (vmmig.backends)."""
         self.name = name
         self.notifier = notifier
-        self.agents = agents
+        self.backend = backend
         self.checks = checks
         self._pool = futures.ThreadPoolExecutor(CONF.conductor.worker_threads,
                                                 thread_name_prefix='vmmig-migration')
@@ -100,8 +101,10 @@ class Dispatcher(object):
     def housekeeping(self):
         db.service_heartbeat(self.name, 'conductor')
         # A conductor that just started has not had the time to hear anybody:
-        # silence before it came up says nothing about the agents now.
-        if time.monotonic() - self._started < CONF.conductor.heartbeat_timeout:
+        # silence before it came up says nothing about the agents now. A backend whose
+        # hosts do not report themselves says which are down itself.
+        if (not self.backend.heartbeats
+                or time.monotonic() - self._started < CONF.conductor.heartbeat_timeout):
             down = []
         else:
             down = db.hosts_mark_down(CONF.conductor.heartbeat_timeout)
@@ -190,8 +193,9 @@ class Dispatcher(object):
     def _context(self, migration):
         storage = plugins.load_class(plugins.STORAGE, migration['storage_mode'],
                                      'storage mode of migration %s' % migration['id'])()
-        return context.MigrationContext(migration, storage, self.notifier, self.agents,
-                                        sender=self._sender)
+        return context.MigrationContext(migration, storage, self.notifier,
+                                        self.backend.hosts, sender=self._sender,
+                                        backend=self.backend)
 
     def _execute(self, migration, plan=None):
         """``plan``: the checks made when the request was recorded and claimed in one go;
@@ -213,7 +217,7 @@ class Dispatcher(object):
                                         ask_hosts=not _hosts_checked_lately(migration))
             if plan.migration_type.source_must_be_up:
                 ctx.checked_instance = plan.instance
-            mtype.execute(ctx)
+            self.backend.execute(mtype, ctx)
         except exception.StateConflict as e:
             LOG.warning('Migration %s: %s; leaving it to its new owner', migration['id'], e)
         except exception.MigrationCancelled as e:
@@ -235,7 +239,7 @@ class Dispatcher(object):
         mtype = plugins.load_class(plugins.MIGRATION, migration['migration_type'],
                                    'type of migration %s' % migration['id'])()
         try:
-            mtype.recover(ctx)
+            self.backend.recover(mtype, ctx)
         except exception.StateConflict as e:
             LOG.warning('Migration %s: recovery lost a race: %s', migration['id'], e)
         except Exception as e:  # noqa: recovery must end somewhere a person can see

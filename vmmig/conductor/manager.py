@@ -8,6 +8,7 @@ import oslo_messaging as messaging
 
 from vmmig.agent import rpcapi as agent_rpcapi
 from vmmig import arguments as args
+from vmmig.backends import base as backends
 from vmmig.conductor import agent_addresses
 from vmmig.conductor import dispatcher
 from vmmig.conductor import plans as conductor_plans
@@ -48,10 +49,11 @@ class ConductorManager(conductor_plans.PlanEndpoints):
         self.name = name or CONF.host
         self.notifier = rpc.get_notifier('vmmig-conductor.%s' % self.name)
         self.addresses = agent_addresses.AgentAddresses()
-        self.agents = agent_rpcapi.AgentAPI(server_of=self.addresses.server_of,
-                                            forget_server=self.addresses.forget)
-        self.checks = prechecks.Prechecks(self.agents)
-        self.dispatcher = dispatcher.Dispatcher(self.name, self.notifier, self.agents,
+        # Where the hosts and VMs come from and who moves them ([drivers] backend).
+        self.backend = backends.load(self)
+        self.agents = self.backend.hosts
+        self.checks = prechecks.Prechecks(self.agents, self.backend)
+        self.dispatcher = dispatcher.Dispatcher(self.name, self.notifier, self.backend,
                                                 self.checks)
         self._progress_at = {}
         self._progress_lock = threading.Lock()
@@ -59,6 +61,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
         self.monitor = monitor.Monitor(self) if CONF.ha.enabled else None
 
     def start(self):
+        self.backend.start()
         self.dispatcher.start()
         if self.monitor:
             self.monitor.start()
@@ -67,6 +70,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
         if self.monitor:
             self.monitor.stop()
         self.dispatcher.stop()
+        self.backend.stop()
         self.checks.close()
 
     # Operator requests ---------------------------------------------------------
@@ -207,40 +211,21 @@ class ConductorManager(conductor_plans.PlanEndpoints):
                                    abort_requested=True,
                                    reason='aborted%s while it was %s' % (who, record['state'])):
             return self._verb('abort', record['id'])
-        if record['migration_type'] == 'live':
-            self._job_control(record, 'abort')
-        else:
-            self._stop_for_abort(record)
+        self.backend.abort(_type_of(record), record)
         return db.migration_get(record['id'])
-
-    def _stop_for_abort(self, record):
-        """The type cuts its host work short (a cold migration's copy); the abort is
-        recorded whatever happens here, and the type sees it between its steps."""
-        mtype = plugins.load_class(plugins.MIGRATION, record['migration_type'],
-                                   'type of migration %s' % record['id'])()
-        try:
-            mtype.stop_for_abort(self.agents, record)
-        except Exception:  # noqa: the request is kept in the record
-            LOG.warning('Migration %s: could not stop its host work at once; it ends at '
-                        'its next step', record['id'], exc_info=True)
 
     @args.accepts(migration=args.MigrationRef(), requested_by=args.REQUESTED_BY)
     @policy.authorizes('vmmig:migration:force_complete')
     def migration_force_complete(self, context, migration, requested_by=None):
         record = self._verb('force-complete', migration)
-        if record['migration_type'] != 'live':
+        if not _type_of(record).supports_job_control:
             raise exception.Invalid(reason='force-complete applies to live migrations; '
                                            'migration %s is %s' % (record['id'],
                                                                    record['migration_type']))
         db.migration_update(record['id'], expected=(states.RUNNING,),
                             force_complete_requested=True)
-        self._job_control(record, 'force-complete')
+        self.backend.force_complete(record)
         return db.migration_get(record['id'])
-
-    def _job_control(self, record, action):
-        if not self.agents.job_control(record['source_host'], record['id'], action):
-            LOG.info('Migration %s: no job on %s yet; the request is kept in the record',
-                     record['id'], record['source_host'])
 
     @args.accepts()
     @policy.authorizes('vmmig:host:list')
@@ -355,6 +340,11 @@ class ConductorManager(conductor_plans.PlanEndpoints):
                 pass
         db.migration_update(migration_id, expected=(states.RUNNING, states.POSTCOPY),
                             **values)
+
+
+def _type_of(record):
+    return plugins.load_class(plugins.MIGRATION, record['migration_type'],
+                              'type of migration %s' % record['id'])()
 
 
 def _host_of(name):

@@ -95,8 +95,12 @@ class Plan:
 class Prechecks(object):
     """The checks of one conductor, with what it remembers between requests."""
 
-    def __init__(self, agents):
+    def __init__(self, agents, backend=None):
+        """``agents``: what the VM on its host is asked of (get_instance); the guest
+        CPU and shared storage checks are asked of the hosts' agents only where the
+        ``backend`` runs them (another checks them itself, and says why it refuses)."""
         self.agents = agents
+        self.ask_agents = backend is None or backend.uses_agents
         self.hosts = host_cache.HostCache()
         self.proven = ProvenChecks()
         # Destination checks started before the source's answer is in (see plan).
@@ -196,7 +200,8 @@ class Prechecks(object):
         (a live migration's two slowest checks, side by side); the answer counts
         only if the source shows the VM as it was reported.
         """
-        if not (dest_host and ask_hosts and mtype.name == 'live' and mtype.source_must_be_up
+        if not (dest_host and ask_hosts and self.ask_agents and mtype.name == 'live'
+                and mtype.source_must_be_up
                 and source['state'] == 'up' and dest_host['state'] == 'up'):
             return None
         instance = dict(row['spec'], host=source['name'])
@@ -212,7 +217,7 @@ class Prechecks(object):
         ``cpu_check``: a future of the CPU check of ``dest`` for this very request.
         """
         agents = self.agents
-        if not mtype.source_must_be_up:
+        if not mtype.source_must_be_up or not self.ask_agents:
             return []
         source = request['source']['host']
         reasons = []

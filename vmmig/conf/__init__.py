@@ -11,6 +11,7 @@ from vmmig.conf import drivers
 from vmmig.conf import ha
 from vmmig.conf import libvirt
 from vmmig.conf import migration
+from vmmig.conf import nova
 from vmmig.conf import scheduler
 from vmmig.conf import sim
 from vmmig.conf import upgrade_levels
@@ -18,5 +19,5 @@ from vmmig.conf import upgrade_levels
 CONF = cfg.CONF
 
 for _module in (default, drivers, conductor, agent, scheduler, migration, sim, libvirt,
-                upgrade_levels, coordination, ha, cli):
+                upgrade_levels, coordination, ha, cli, nova):
     _module.register_opts(CONF)

@@ -7,6 +7,13 @@ drivers_group = cfg.OptGroup('drivers', title='Enabled drivers',
                              help='Which plugins of each vmmig namespace are in use.')
 
 drivers_opts = [
+    cfg.StrOpt('backend', default='agents',
+               help='Backend of the vmmig.backends namespace: where the hosts and VMs '
+                    'come from and who moves them. "agents": a vmmig-agent per '
+                    'hypervisor host reports it and carries out the host steps '
+                    '([drivers] hypervisor). "nova": the cloud is OpenStack Nova\'s; '
+                    'hosts and servers are discovered from its API and every move is '
+                    'made through that API (options in [nova]); no agent runs.'),
     cfg.StrOpt('hypervisor', default='sim',
                help='Hypervisor driver of the vmmig.hypervisor namespace that agents '
                     'use: "sim" (the simulator) or "libvirt" (needs vmmig[libvirt]).'),
@@ -21,7 +28,10 @@ drivers_opts = [
                     'host cannot run its VMs any more before they are evacuated. '
                     '"heartbeat" trusts a host whose agent has missed its heartbeats '
                     'for [conductor] fencing_grace seconds; "sim" powers a simulated '
-                    'host off; "noop" confirms nothing and so forbids evacuation.'),
+                    'host off; "noop" confirms nothing and so forbids evacuation; '
+                    '"nova" (with [drivers] backend = nova) trusts a host whose '
+                    'nova-compute service is forced down in Nova, which is how an '
+                    'operator or an outside fencing tells Nova the host is fenced.'),
 ]
 
 

@@ -9,12 +9,13 @@ from vmmig.conf import drivers
 from vmmig.conf import ha
 from vmmig.conf import libvirt
 from vmmig.conf import migration
+from vmmig.conf import nova
 from vmmig.conf import scheduler
 from vmmig.conf import sim
 from vmmig.conf import upgrade_levels
 
 _MODULES = (default, drivers, conductor, agent, scheduler, migration, sim, libvirt,
-            upgrade_levels, coordination, ha, cli)
+            upgrade_levels, coordination, ha, cli, nova)
 
 
 def list_opts():

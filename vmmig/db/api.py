@@ -228,6 +228,33 @@ def hosts_mark_down(timeout, now=None):
 
 
 @retry_on_deadlock
+def host_down(name, facts, now=None):
+    """Record a host that another system says is down (the nova backend: its
+    nova-compute service), with these facts; its last heartbeat stays the last time it
+    was seen up. A host seen first down is recorded so."""
+    now = now or _now()
+    with _session() as session:
+        host = session.scalar(sa.select(models.Host).filter_by(name=name))
+        if host is None:
+            session.add(models.Host(name=name, state='down', maintenance=False, facts=facts,
+                                    created_at=now, updated_at=now, reported_at=now))
+            return
+        if host.state != 'down' or host.facts != facts:
+            host.state = 'down'
+            host.facts = facts
+            host.updated_at = now
+        host.reported_at = now
+
+
+@retry_on_deadlock
+def instance_seen(name, host, spec, now=None):
+    """Record ``name`` on ``host`` as ``spec`` says, now: what the backend saw right after
+    it moved (or failed to move) it, which a report taken before must not undo."""
+    with _connection() as conn:
+        _instance_moved(conn, name, host, spec, now or _now())
+
+
+@retry_on_deadlock
 def host_set_maintenance(name, maintenance, reason=None):
     with _session() as session:
         host = session.scalar(sa.select(models.Host).filter_by(name=name))

@@ -40,6 +40,9 @@ class MigrationType(object):
     #: passthrough devices a free one of the same kind there (a running guest cannot
     #: change its device)
     reassigns_pci_devices = False
+    #: a running migration of this type can be aborted and forced to complete as a
+    #: job on its source (abort, force-complete)
+    supports_job_control = False
 
     def validate_options(self, options):
         """Return the options typed; raise InvalidOption naming a malformed one."""

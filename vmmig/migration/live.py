@@ -18,6 +18,7 @@ CONF = conf.CONF
 
 class LiveMigration(base.MigrationType):
     name = 'live'
+    supports_job_control = True
     options = {
         'max_downtime': base.Option(int, 'allowed blackout in ms',
                                     maximum=limits.MAX_DOWNTIME_MS_MAX),

@@ -30,14 +30,20 @@ class BaseHostFilter(object):
 
 
 class ComputeFilter(BaseHostFilter):
+    """Up and not in maintenance. A backend that reads the hosts' state from elsewhere
+    says in the facts why one is down (``down_reason``) or takes no VM although up
+    (``unavailable``: a compute service disabled in Nova)."""
+
     def reason(self, host, request):
+        facts = host.get('facts') or {}
         if host['state'] != 'up':
-            return 'host %s is down (no heartbeat from its agent)' % host['name']
+            return 'host %s is down (%s)' % (host['name'], facts.get('down_reason')
+                                             or 'no heartbeat from its agent')
         if host['maintenance']:
             return 'host %s is in maintenance%s' % (
                 host['name'], (': ' + host['maintenance_reason'])
                 if host.get('maintenance_reason') else '')
-        return None
+        return facts.get('unavailable')
 
 
 class ReservedHostFilter(BaseHostFilter):
