@@ -255,6 +255,19 @@ def instance_seen(name, host, spec, now=None):
 
 
 @retry_on_deadlock
+def instance_relocated(name, host, spec, reported_at):
+    """Record ``name`` on ``host`` as a look at ``reported_at`` saw it, unless it changed
+    since (a migration that ended after the look). One update: the VM is never missing
+    from the records on its way from its old host's list to its new one's."""
+    with _connection() as conn:
+        conn.execute(sa.update(_INSTANCES).where(
+            _INSTANCES.c.name == name,
+            sa.or_(_INSTANCES.c.updated_at.is_(None),
+                   _INSTANCES.c.updated_at <= reported_at))
+            .values(**_instance_values(host, spec, reported_at)))
+
+
+@retry_on_deadlock
 def host_set_maintenance(name, maintenance, reason=None):
     with _session() as session:
         host = session.scalar(sa.select(models.Host).filter_by(name=name))

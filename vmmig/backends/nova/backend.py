@@ -128,10 +128,16 @@ class NovaBackend(base.Backend):
                                                % row['name']))
         vm_names = views.instance_names(servers)
         per_host = {name: [] for name in known}
+        recorded = {row['name']: row['host'] for row in db.instance_list()}
         for server in servers:
             host = views.host_of(server)
             if host in per_host:
-                per_host[host].append(views.instance(server, vm_names[server['id']], shared))
+                spec = views.instance(server, vm_names[server['id']], shared)
+                per_host[host].append(spec)
+                if recorded.get(spec['name']) not in (None, host):
+                    # Moved in Nova (by vmmig or behind its back): recorded on its new
+                    # host first, so the old host's report does not forget it meanwhile.
+                    db.instance_relocated(spec['name'], host, spec, reported_at)
         for host, specs in per_host.items():
             db.instances_report(host, specs, reported_at)
 
