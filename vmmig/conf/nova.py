@@ -24,9 +24,9 @@ nova_opts = [
                  help='Seconds between two looks at a server and its migration while '
                       'Nova moves it (progress, end).'),
     cfg.IntOpt('operation_timeout', default=1800, min=1,
-               help='Seconds a move may take in Nova before vmmig stops waiting, '
-                    'records it as error with what Nova shows last, and leaves it to '
-                    'the periodic reconciliation.'),
+               help='Seconds a move may take in Nova before vmmig stops waiting and '
+                    'ends its record as error, saying where Nova shows the server and '
+                    'what its migration is at then.'),
     cfg.IntOpt('request_timeout', default=30, min=1,
                help='Seconds one HTTP request to Nova may take.'),
     cfg.BoolOpt('shared_instances_storage', default=False,
