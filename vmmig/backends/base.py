@@ -9,6 +9,7 @@ by ``[drivers] backend``.
 """
 
 from vmmig import conf
+from vmmig import exception
 from vmmig import plugins
 
 CONF = conf.CONF
@@ -40,6 +41,12 @@ class Backend(object):
 
     def stop(self):
         """Stop it."""
+
+    def rediscover(self, instance):
+        """A request named ``instance``, which the records do not hold: look at the
+        hosts again now, or raise InstanceNotFound (the agents report by themselves:
+        nothing to look at)."""
+        raise exception.InstanceNotFound(instance=instance)
 
     def execute(self, mtype, ctx):
         """Carry out one migration (record in ``preparing``) to a terminal state."""

@@ -82,8 +82,15 @@ class ConductorManager(conductor_plans.PlanEndpoints):
     @policy.authorizes('vmmig:migration:create')
     def migrate_server(self, context, instance, migration_type, host=None, options=None,
                        hold_reason=None, requested_by=None):
-        return self._plan_and_record(instance, migration_type, host, options, hold_reason,
-                                     requested_by)
+        try:
+            return self._plan_and_record(instance, migration_type, host, options,
+                                         hold_reason, requested_by)
+        except exception.InstanceNotFound:
+            # A backend that discovers its VMs may not have seen this one yet: it looks
+            # again (or says why it cannot), then the request is checked once more.
+            self.backend.rediscover(instance)
+            return self._plan_and_record(instance, migration_type, host, options,
+                                         hold_reason, requested_by)
 
     def record_migration(self, instance, migration_type, host=None, options=None,
                          requested_by=None):
@@ -240,7 +247,11 @@ class ConductorManager(conductor_plans.PlanEndpoints):
     @args.accepts(instance=args.Name('instance'), migration_type=args.Text())
     @policy.authorizes('vmmig:host:eligible')
     def host_eligible(self, context, instance, migration_type):
-        return self.checks.eligibility(instance, migration_type)
+        try:
+            return self.checks.eligibility(instance, migration_type)
+        except exception.InstanceNotFound:
+            self.backend.rediscover(instance)
+            return self.checks.eligibility(instance, migration_type)
 
     # From the agents ------------------------------------------------------------
 

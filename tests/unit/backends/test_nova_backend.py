@@ -248,9 +248,10 @@ def test_unreachable_nova_is_named_and_records_nothing(nova, cloud):
     nova.boot('web-1', 'compute1')
     api = cloud()
     nova.unreachable = True
-    with pytest.raises(exception.NovaUnavailable) as err:
-        api.migrate_server('web-1', 'live')
-    assert 'Nova cannot be reached' in str(err.value)
+    for name in ('web-1', 'not-seen-yet'):
+        with pytest.raises(exception.NovaUnavailable) as err:
+            api.migrate_server(name, 'live')
+        assert 'Nova cannot be reached' in str(err.value)
     assert api.migration_list() == []
     # Silence of Nova marks no host down (only Nova says which are).
     time.sleep(0.3)
@@ -259,15 +260,21 @@ def test_unreachable_nova_is_named_and_records_nothing(nova, cloud):
 
 def test_a_server_nova_does_not_know(nova, cloud):
     nova.boot('web-1', 'compute1')
-    api = cloud()
-    with pytest.raises(exception.InstanceNotFound):
+    # Discovered at the start only, and when a request names what it has not seen.
+    api = cloud(**{'nova.sync_interval': 3600})
+    with pytest.raises(exception.ServerNotInNova) as err:
         api.migrate_server('ghost', 'live')
+    assert 'Nova knows no server ghost' in str(err.value)
+    # One booted since the last discovery is found by the request.
+    nova.boot('new-1', 'compute2')
+    record = _end(api, api.migrate_server('new-1', 'live'))
+    assert record['state'] == 'completed', record['reason']
     # Deleted in Nova since the last discovery.
     del nova.vms['uuid-web-1']
     with pytest.raises(exception.ServerNotInNova) as err:
         api.migrate_server('web-1', 'live')
     assert 'Nova knows no server uuid-web-1 (instance web-1)' in str(err.value)
-    assert api.migration_list() == []
+    assert api.migration_list(instance='web-1') == []
 
 
 def test_held_migration_resumed(nova, cloud):

@@ -141,6 +141,16 @@ class NovaBackend(base.Backend):
         for host, specs in per_host.items():
             db.instances_report(host, specs, reported_at)
 
+    def rediscover(self, instance):
+        """Discover now; raise what keeps Nova from answering, or ServerNotInNova."""
+        self.sync()
+        try:
+            db.instance_get(instance)
+        except exception.InstanceNotFound:
+            raise exception.ServerNotInNova(
+                server=instance, instance=instance,
+                error='no server of that name (unique) or ID has a host in Nova')
+
     def uuid_of(self, name):
         """The Nova server of a vmmig instance name (raises InstanceNotFound)."""
         spec = db.instance_get(name)['spec']
