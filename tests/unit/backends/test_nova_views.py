@@ -1,4 +1,8 @@
-"""Nova's JSON (tests/unit/backends/nova_samples.py) as vmmig's records say it."""
+"""Nova's JSON (nova_samples.py from its API samples, nova_recorded.json from a real
+Nova) as vmmig's records say it."""
+
+import json
+import pathlib
 
 from vmmig.backends.nova import views
 from vmmig.scheduler import filters
@@ -141,3 +145,51 @@ def test_the_microversion_keeps_hypervisor_figures_and_evacuated_power_states():
     # 2.84 shows why an event failed; 2.88 drops the hypervisors' figures; 2.95
     # leaves an evacuated server stopped.
     assert major == 2 and 84 <= minor < 88
+
+
+# What a real Nova 34.0.0 answered (fake virt drivers, microversion 2.87), recorded by
+# driving the nova backend's client against tools/openstack's Nova.
+RECORDED = json.loads(pathlib.Path(__file__).with_name('nova_recorded.json').read_text())
+
+
+def test_recorded_servers_map_as_they_should():
+    active = views.instance(RECORDED['server_active'], 'rec-1')
+    assert (active['host'], active['power_state'], active['storage_mode']) == (
+        'nova-live', 'running', 'ephemeral-local')
+    assert (active['vcpus'], active['memory_mb']) == (1, 128)
+    stopped = views.instance(RECORDED['server_stopped'], 'rec-1')
+    assert (stopped['host'], stopped['power_state']) == ('nova-b', 'shutoff')
+    # Waiting for its confirmation on the destination, shut off as it was.
+    waiting = views.instance(RECORDED['server_verify_resize'], 'rec-1')
+    assert (waiting['host'], waiting['power_state'], waiting['nova']['status']) == (
+        'nova-live', 'shutoff', 'VERIFY_RESIZE')
+
+
+def test_recorded_hosts_map_as_they_should():
+    hypervisors = {}
+    for h in RECORDED['hypervisors']:
+        hypervisors.setdefault(h['service']['host'], []).append(h)
+    states = {s['host']: views.host(s, hypervisors.get(s['host'], []))
+              for s in RECORDED['services']}
+    assert {h: state for h, (state, _f) in states.items()} == {
+        'nova-a': 'down', 'nova-b': 'up', 'nova-live': 'up'}
+    assert states['nova-a'][1]['down_reason'] == 'nova-compute on nova-a is forced down in Nova'
+    facts = states['nova-b'][1]
+    assert facts['memory_mb'] == 800000 and facts['vcpus'] == 1000
+    assert facts['cpu_vendor'] == 'Intel'
+
+
+def test_recorded_migrations_map_as_they_should():
+    assert RECORDED['migration_running']['status'] in views.LIVE_ABORTABLE
+    assert RECORDED['migration_live_completed']['status'] in views.LIVE_DONE
+    assert RECORDED['migration_cold_finished']['status'] == views.COLD_FINISHED
+    assert RECORDED['migration_cold_confirmed']['status'] in views.COLD_DONE
+    assert RECORDED['migration_no_valid_host']['status'] in views.FAILED
+    # The fake virt driver reports no figures: nothing is written then.
+    assert views.progress(RECORDED['server_migration_running']) == {}
+    assert views.newest([RECORDED['migration_cold_confirmed'],
+                         RECORDED['migration_live_completed']], 'live')['status'] == \
+        'completed'
+    assert views.action_failure(RECORDED['action_no_valid_host']) == (
+        'conductor_live_migrate_instance: No valid host was found. There are not enough '
+        'hosts available.')
