@@ -306,3 +306,38 @@ def test_moves_behind_vmmigs_back_are_reconciled(nova, cloud):
     assert record['state'] == 'failed'
     assert 'without vmmig asking' in record['reason']
     _agrees(nova, 'web-2', 'compute1')
+
+
+@pytest.mark.parametrize('nova_ended', ['completed', 'error', 'none'])
+def test_a_migration_whose_conductor_stopped_ends_as_nova_ended_it(nova, cloud, nova_ended):
+    """A conductor died while Nova moved the VM; another adopts the record and ends it
+    as Nova shows it, saying so."""
+    uuid = nova.boot('web-1', 'compute1')
+    api = cloud()
+    held = api.migrate_server('web-1', 'live', host='compute2', hold_reason='set up')
+    if nova_ended != 'none':
+        # What Nova did while nobody followed it.
+        nova._start(uuid, 'compute2', 'live-migration', 'live-migration', 'migrating',
+                    'running')
+        migration = nova.migrations_[-1]
+        if nova_ended == 'completed':
+            migration['force'] = True
+        else:
+            migration['fail'] = 'Migration pre-check error: the destination is gone'
+    # Running in the records, owned by a conductor that no longer beats.
+    assert db.migration_update(held['id'], expected=('held',), state='running',
+                               owner='conductor-gone', started_at=time.time())
+    record = _end(api, held)
+    assert record['reason'].startswith('the conductor stopped during the migration')
+    if nova_ended == 'completed':
+        assert record['state'] == 'completed'
+        assert 'completed in Nova' in record['reason']
+        _agrees(nova, 'web-1', 'compute2')
+    elif nova_ended == 'error':
+        assert record['state'] == 'failed'
+        assert 'the destination is gone' in record['reason']
+        _agrees(nova, 'web-1', 'compute1')
+    else:
+        assert record['state'] == 'failed'
+        assert 'Nova shows no live-migration of it from compute1' in record['reason']
+        _agrees(nova, 'web-1', 'compute1')

@@ -71,7 +71,7 @@ class NovaMoves(object):
         ours = views.newest(self.nova.migrations(uuid), mtype.name, source=m['source_host'])
         if ours is None:
             return self._end(ctx, uuid, None, '%s, and Nova shows no %s of it from %s'
-                             % (cause, mtype.name, m['source_host']))
+                             % (cause, views.MIGRATION_TYPES[mtype.name], m['source_host']))
         LOG.warning('Migration %s: %s; following Nova migration %s (%s)', ctx.id, cause,
                     ours['id'], ours['status'])
         self.follow(mtype.name, ctx, uuid, ours['id'] - 1, note=cause)
