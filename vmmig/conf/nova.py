@@ -27,8 +27,6 @@ nova_opts = [
                help='Seconds a move may take in Nova before vmmig stops waiting and '
                     'ends its record as error, saying where Nova shows the server and '
                     'what its migration is at then.'),
-    cfg.IntOpt('request_timeout', default=30, min=1,
-               help='Seconds one HTTP request to Nova may take.'),
     cfg.BoolOpt('shared_instances_storage', default=False,
                 help="The compute hosts share the storage of the servers' image-backed "
                      'disks (an NFS or Ceph instances directory). Nova does not say '

@@ -4,7 +4,12 @@ Nova) as vmmig's records say it."""
 import json
 import pathlib
 
+import pytest
+
+from tests import fixtures as vfix
+from vmmig.backends.nova import client
 from vmmig.backends.nova import views
+from vmmig import exception
 from vmmig.scheduler import filters
 
 from tests.unit.backends import nova_samples as samples
@@ -193,3 +198,14 @@ def test_recorded_migrations_map_as_they_should():
     assert views.action_failure(RECORDED['action_no_valid_host']) == (
         'conductor_live_migrate_instance: No valid host was found. There are not enough '
         'hosts available.')
+
+
+def test_without_credentials_the_client_says_so():
+    fixture = vfix.ConfFixture(**{'drivers.backend': 'nova'})
+    fixture.setUp()
+    try:
+        with pytest.raises(exception.NovaUnavailable) as err:
+            client.Nova().compute_services()
+        assert '[nova] auth_type is not set' in str(err.value)
+    finally:
+        fixture.cleanUp()

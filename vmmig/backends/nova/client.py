@@ -37,14 +37,17 @@ class Nova(object):
             if self._client is None:
                 group = nova_conf.GROUP
                 auth = ks_loading.load_auth_from_conf_options(CONF, group)
+                if auth is None:
+                    raise exception.NovaUnavailable(
+                        where=_where(), error='[nova] auth_type is not set: vmmig has no '
+                                              'credentials to ask Keystone for a token')
                 session = ks_loading.load_session_from_conf_options(CONF, group, auth=auth)
                 section = CONF[group]
                 self._client = nova_client.Client(
                     api_versions.APIVersion(views.NOVA_API_VERSION), session=session,
                     service_type=section.service_type, interface=section.valid_interfaces,
                     region_name=section.region_name,
-                    endpoint_override=section.endpoint_override,
-                    timeout=section.request_timeout)
+                    endpoint_override=section.endpoint_override)
             return self._client
 
     def _call(self, action, func, *args, server=None, instance=None, **kwargs):
