@@ -438,9 +438,19 @@ class NovaCloud(object):
         out.close()
 
     def _gunicorn(self, name, app, url, env):
+        # Nova's and Placement's WSGI entry points parse sys.argv as their own command
+        # line; a shim module hands them an empty one instead of gunicorn's.
+        module, attr = app.split(':')
+        shim = 'wsgi_%s' % name.replace('-', '_')
+        with open(os.path.join(self.workdir, shim + '.py'), 'w') as f:
+            f.write('import sys\nsys.argv = sys.argv[:1]\nfrom %s import %s as application\n'
+                    % (module, attr))
+        # No control socket: gunicorn's default path is one per user, shared by every
+        # gunicorn on the machine.
         self._spawn(name, [self._bin('gunicorn'), '--bind', url.split('//')[1],
                            '--workers', '1', '--threads', '8', '--timeout', '120',
-                           '--name', name, app], env=env)
+                           '--no-control-socket', '--pythonpath', self.workdir,
+                           '--name', name, shim + ':application'], env=env)
 
     def _kill(self, name, sig):
         proc = self.procs.pop(name, None)
