@@ -6,6 +6,7 @@ tools/openstack/setup-nova.sh installs them; tools/openstack/README.rst says how
 them by hand (``python -m tests.openstack.nova``).
 """
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -98,6 +99,7 @@ class NovaCloud(object):
         self.keystone = keystone
         self.suffix = uuid.uuid4().hex[:8]
         self.prefix = prefix
+        self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix='vmmig-nova-')
         self.vhost = '%s-nova-%s' % (prefix, self.suffix)
         self.databases = {name: '%s_%s' % (name, self.suffix)
@@ -143,6 +145,8 @@ class NovaCloud(object):
                 fn()
             except Exception as e:  # noqa: BLE001 - cleanup goes on with the rest
                 print('nova stop: %s failed: %s' % (getattr(fn, '__name__', fn), e))
+        if self._own_workdir and not os.environ.get('VMMIG_KEEP_NOVA_LOGS'):
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def client(self, user='vmmig-admin', version=None):
         """A python-novaclient Client over a keystoneauth1 session, recent microversion."""
@@ -205,6 +209,32 @@ class NovaCloud(object):
         if wait:
             self._wait_services({host}, 'nova-compute')
 
+    def recover_compute(self, host, timeout=120):
+        """Bring a killed, forced-down compute back: start it, let it clean up what was
+        evacuated from it, then lift the forced-down flag and wait until it is up.
+
+        Nova refuses to lift the flag while evacuations from the host are still
+        ``done``; the restarted compute destroys those servers' remains and marks the
+        migrations ``completed``.
+        """
+        self.start_compute(host, wait=False)
+        nova = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            pending = [m.id for m in nova.migrations.list(host=host,
+                                                          migration_type='evacuation')
+                       if m.source_compute == host and m.status in ('accepted', 'pre-migrating',
+                                                                    'migrating', 'done')]
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise NovaError('evacuations %s from %s not completed in %ss:\n%s' % (
+                    pending, host, timeout, _tail(self.log_paths[self._compute_proc(host)])))
+            time.sleep(0.5)
+        self.force_down(host, False)
+        self._wait_services({host}, 'nova-compute')
+
     def force_down(self, host, down=True):
         """Mark the host's nova-compute service forced down (or up again) in Nova."""
         nova = self.client()
@@ -237,9 +267,32 @@ class NovaCloud(object):
             self._register_services()
         self._write_configs()
 
-        self._manage('placement-manage', 'db', 'sync', conf=self._placement_conf)
+        # Placement's schema is made while nova-manage makes Nova's (each tool's start-up
+        # alone takes seconds).
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            placement = pool.submit(self._manage, 'placement-manage', 'db', 'sync',
+                                    conf=self._placement_conf)
+            self._nova_databases()
+            placement.result()
         self._gunicorn('placement-api', 'placement.wsgi.api:application', self.placement_url,
                        {'OS_PLACEMENT_CONFIG_DIR': self._placement_dir})
+        self._gunicorn('nova-api', 'nova.wsgi.osapi_compute:application', self.api_url,
+                       {'OS_NOVA_CONFIG_DIR': self.workdir})
+        for binary in ('nova-conductor', 'nova-scheduler'):
+            self._spawn(binary, [self._bin(binary), '--config-file', self._nova_conf])
+        # A compute reports its resources to Placement as it starts, and only again a
+        # minute later: Placement answers first.
+        self._wait_http('placement-api', self.placement_url + '/')
+        for host in self.compute_hosts:
+            self.start_compute(host, wait=False)
+        self._wait_http('nova-api', self.api_url + '/')
+        self._wait_services({'nova-conductor'}, 'nova-conductor', by_binary=True)
+        self._wait_services({'nova-scheduler'}, 'nova-scheduler', by_binary=True)
+        self._wait_services(set(self.compute_hosts), 'nova-compute')
+        self._discover_hosts()
+        self._make_flavors()
+
+    def _nova_databases(self):
         conn = self._db_url
         self._manage('nova-manage', 'api_db', 'sync')
         self._manage('nova-manage', 'cell_v2', 'map_cell0',
@@ -248,19 +301,6 @@ class NovaCloud(object):
                      '--database_connection', conn(self.databases['nova']),
                      '--transport-url', self._transport_url)
         self._manage('nova-manage', 'db', 'sync')
-        self._gunicorn('nova-api', 'nova.wsgi.osapi_compute:application', self.api_url,
-                       {'OS_NOVA_CONFIG_DIR': self.workdir})
-        for binary in ('nova-conductor', 'nova-scheduler'):
-            self._spawn(binary, [self._bin(binary), '--config-file', self._nova_conf])
-        self._wait_http('placement-api', self.placement_url + '/')
-        self._wait_http('nova-api', self.api_url + '/')
-        for host in self.compute_hosts:
-            self.start_compute(host, wait=False)
-        self._wait_services({'nova-conductor'}, 'nova-conductor', by_binary=True)
-        self._wait_services({'nova-scheduler'}, 'nova-scheduler', by_binary=True)
-        self._wait_services(set(self.compute_hosts), 'nova-compute')
-        self._discover_hosts()
-        self._make_flavors()
 
     def _make_vhost(self):
         self._rabbitmqctl('add_vhost', self.vhost)
@@ -414,12 +454,14 @@ class NovaCloud(object):
 
     def _manage(self, tool, *args, conf=None):
         log = self._log(tool)
+        began = time.monotonic()
         with open(log, 'a') as out:
             out.write('$ %s %s\n' % (tool, ' '.join(args)))
             out.flush()
             result = subprocess.run([self._bin(tool), '--config-file', conf or self._nova_conf]
                                     + list(args), stdout=out, stderr=subprocess.STDOUT,
                                     timeout=300)
+            out.write('(exit %d after %.1f s)\n' % (result.returncode, time.monotonic() - began))
         if result.returncode:
             raise NovaError('%s %s exited %d:\n%s' % (tool, ' '.join(args), result.returncode,
                                                       _tail(log)))

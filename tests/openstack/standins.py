@@ -23,9 +23,10 @@ IMAGE = {
     'updated_at': '2026-01-01T00:00:00Z', 'file': '/v2/images/%s/file' % IMAGE_ID,
     'schema': '/v2/schemas/image', 'self': '/v2/images/%s' % IMAGE_ID,
 }
-# glanceclient builds its image model from this schema; any property is allowed.
-IMAGE_SCHEMA = {'name': 'image', 'properties': {}, 'additionalProperties': True,
-                'links': []}
+# glanceclient builds its image model from this schema, and Nova tells the image's own
+# attributes (listed here) from its custom properties (any other name) by it.
+IMAGE_SCHEMA = {'name': 'image', 'properties': {name: {} for name in IMAGE},
+                'additionalProperties': {'type': 'string'}, 'links': []}
 
 
 class _Quiet(simple_server.WSGIRequestHandler):
