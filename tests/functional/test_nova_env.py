@@ -6,6 +6,7 @@ has its own tests.
 
 import time
 
+from novaclient import api_versions
 from novaclient import exceptions as nova_exc
 import pytest
 
@@ -33,9 +34,18 @@ def _wait_migration(nova, server_id, statuses, timeout=10):
                          % (statuses, server_id, timeout, seen))
 
 
-def _last_migration(nova, server_id):
-    migrations = nova.migrations.list(instance_uuid=server_id)
-    return max(migrations, key=lambda m: m.id)
+def _last_migration(nova, server_id, status=None, timeout=10):
+    """The server's latest migration record, once its status is ``status``.
+
+    Nova shows the server ACTIVE on its new host a moment before the source compute
+    marks the migration completed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        migration = max(nova.migrations.list(instance_uuid=server_id), key=lambda m: m.id)
+        if status in (None, migration.status) or time.monotonic() > deadline:
+            return migration
+        time.sleep(0.2)
 
 
 def test_boot_on_each_host_asked(nova_cloud):
@@ -54,7 +64,7 @@ def test_live_migration_to_a_host_finishes_at_once(nova_cloud):
     nova.servers.live_migrate(server, 'nova-b', 'auto')
     nova_cloud.wait_server(server, 'ACTIVE', client=nova)
     assert _host(nova, server) == 'nova-b'
-    migration = _last_migration(nova, server)
+    migration = _last_migration(nova, server, 'completed')
     assert (migration.migration_type, migration.status) == ('live-migration', 'completed')
     assert (migration.source_compute, migration.dest_compute) == ('nova-a', 'nova-b')
 
@@ -68,7 +78,7 @@ def test_running_live_migration_force_completed(nova_cloud):
     nova.server_migrations.live_migrate_force_complete(server, migration.id)
     nova_cloud.wait_server(server, 'ACTIVE', client=nova)
     assert _host(nova, server) == 'nova-a'
-    assert _last_migration(nova, server).status == 'completed'
+    assert _last_migration(nova, server, 'completed').status == 'completed'
 
 
 def test_running_live_migration_aborted(nova_cloud):
@@ -79,7 +89,7 @@ def test_running_live_migration_aborted(nova_cloud):
     nova.server_migrations.live_migration_abort(server, migration.id)
     nova_cloud.wait_server(server, 'ACTIVE', client=nova)
     assert _host(nova, server) == 'nova-live'
-    assert _last_migration(nova, server).status == 'cancelled'
+    assert _last_migration(nova, server, 'cancelled').status == 'cancelled'
     # Nothing left to abort or force.
     assert nova.server_migrations.list(server) == []
     with pytest.raises(nova_exc.ClientException):
@@ -95,12 +105,13 @@ def test_cold_migration_confirmed(nova_cloud):
     nova.servers.confirm_resize(server)
     nova_cloud.wait_server(server, 'ACTIVE', client=nova)
     assert _host(nova, server) == 'nova-b'
-    migration = _last_migration(nova, server)
+    migration = _last_migration(nova, server, 'confirmed')
     assert (migration.migration_type, migration.status) == ('migration', 'confirmed')
 
 
 def test_evacuate_after_compute_killed_and_forced_down(nova_cloud):
     nova = nova_cloud.client()
+    assert nova.api_version >= api_versions.APIVersion('2.95')
     server = nova_cloud.boot('env-evacuate', host='nova-b')
     # Nova refuses to evacuate from a compute it still believes up.
     with pytest.raises(nova_exc.BadRequest):
@@ -111,14 +122,17 @@ def test_evacuate_after_compute_killed_and_forced_down(nova_cloud):
         service = nova.services.list(host='nova-b', binary='nova-compute')[0]
         assert (service.state, service.forced_down) == ('down', True)
         nova.servers.evacuate(server, host='nova-a')
-        nova_cloud.wait_server(server, 'ACTIVE', client=nova)
+        # Since microversion 2.95 Nova leaves an evacuated server stopped.
+        nova_cloud.wait_server(server, 'SHUTOFF', client=nova)
         assert _host(nova, server) == 'nova-a'
+        nova.servers.start(server)
+        nova_cloud.wait_server(server, 'ACTIVE', client=nova)
         assert _last_migration(nova, server).migration_type == 'evacuation'
     finally:
         nova_cloud.recover_compute('nova-b')
     service = nova.services.list(host='nova-b', binary='nova-compute')[0]
     assert (service.state, service.forced_down) == ('up', False)
-    assert _last_migration(nova, server).status == 'completed'
+    assert _last_migration(nova, server, 'completed').status == 'completed'
     assert _host(nova, server) == 'nova-a'
 
 

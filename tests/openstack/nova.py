@@ -29,10 +29,15 @@ VENV = os.path.join(os.environ.get('VMMIG_OPENSTACK_DIR', '/opt/vmmig-openstack'
 RABBIT = os.environ.get('VMMIG_NOVA_RABBIT', 'guest:guest@127.0.0.1:5672')
 MYSQL = dict(host='127.0.0.1', port=3306, user='root', password='')
 
-# Live migration finishes at once on the first; the second keeps one running until it is
-# aborted or forced to complete (Nova ends it by itself after about 5 s: see README).
-FAKE = 'fake.FakeDriver'
+# Nova's fake virt drivers. FAKE finishes a live migration at once: it is Nova's
+# fake.FakeDriver with a node identity kept in the compute's state_path, as a real
+# single-node driver does, so a killed compute can start again. FAKE_LIVE keeps a live
+# migration running until it is aborted or forced to complete (Nova's driver ends it by
+# itself after about 5 s: see tools/openstack/README.rst); its node gets a new UUID in
+# every process, so a FAKE_LIVE host cannot be restarted once killed.
+FAKE = 'fake.FakeDriverWithoutFakeNodes'
 FAKE_LIVE = 'fake.FakeLiveMigrateDriver'
+RANDOM_NODE_UUID = ('fake.FakeDriver', 'fake.FakeLiveMigrateDriver')
 
 FLAVORS = {'m1.tiny': dict(ram=128, vcpus=1, disk=1),
            'm1.small': dict(ram=256, vcpus=1, disk=2)}
@@ -109,6 +114,7 @@ class NovaCloud(object):
         self.glance = self.neutron = None
         self.placement_url = self.api_url = None
         self.start_seconds = None
+        self._started = set()
         self._cleanup = []
 
     # -- the public API -------------------------------------------------------------
@@ -137,8 +143,19 @@ class NovaCloud(object):
         return self
 
     def stop(self):
-        for name in list(self.procs):
-            self._kill(name, signal.SIGTERM)
+        # Every service at once; what has not ended within a few seconds is killed.
+        procs = [(name, self.procs.pop(name)) for name in list(self.procs)]
+        for name, proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for name, proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=20)
         while self._cleanup:
             fn = self._cleanup.pop()
             try:
@@ -204,6 +221,13 @@ class NovaCloud(object):
     def start_compute(self, host, wait=True):
         """Start the host's nova-compute again (or for the first time)."""
         name = self._compute_proc(host)
+        if host in self._started and self.drivers[host] in RANDOM_NODE_UUID:
+            raise NovaError(
+                '%s cannot start again: %s gives its node a new UUID in every process, and '
+                'Nova refuses a second compute node record for the host; use a driver with '
+                'a stable node identity (%s) for hosts a test restarts'
+                % (host, self.drivers[host], FAKE))
+        self._started.add(host)
         self._spawn(name, [self._bin('nova-compute'), '--config-file', self._nova_conf,
                            '--config-file', self._compute_conf(host)])
         if wait:
