@@ -69,7 +69,7 @@ class Keystone(object):
     ``session(user)``, ``token(user)`` and ``auth_env(user)`` log in as a user on its project.
     """
 
-    def __init__(self, venv=DEFAULT_VENV, backend='postgresql', workers=2, start_timeout=90):
+    def __init__(self, venv=DEFAULT_VENV, backend='postgresql', workers=3, start_timeout=90):
         self.venv = venv
         self.backend = backend
         self.workers = workers
@@ -245,7 +245,7 @@ class Keystone(object):
         fd = listener.fileno()
         # Keystone parses the process's command line as its own options, so gunicorn gets
         # none: it reads ./gunicorn.conf.py instead.
-        settings = {'bind': ['fd://%d' % fd], 'workers': self.workers, 'threads': 4,
+        settings = {'bind': ['fd://%d' % fd], 'workers': self.workers, 'worker_class': 'sync',
                     'preload_app': True, 'timeout': 120, 'graceful_timeout': 5,
                     'accesslog': '-', 'proc_name': 'vmmig-keystone',
                     # One control socket per user would be shared by every test run's server.
@@ -311,8 +311,9 @@ class Keystone(object):
                            % (self.projects[project], user_id, roles[role]))
             return name, project, password
 
-        # A few requests at once: gunicorn's workers and threads serve them side by side.
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        # As many requests at once as there are workers (one request each: Keystone is served
+        # by single-threaded processes, as its own deployments do).
+        with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
             for name, project, password in pool.map(add_user, sorted(USERS)):
                 self.users[name] = password
                 self.home[name] = project
