@@ -73,8 +73,9 @@ def test_expired_token_is_refused(keystone):
 
 def test_forged_token_is_refused(keystone):
     real = keystone.token('vmmig-admin')
-    for forged in ('gAAAAA' + uuid.uuid4().hex * 3, real[:-4] + ('AAAA' if real[-4:] != 'AAAA'
-                                                                  else 'BBBB')):
+    # A made-up fernet-looking string, and a real token with its signature changed.
+    tampered = real[:-4] + ('AAAA' if real[-4:] != 'AAAA' else 'BBBB')
+    for forged in ('gAAAAA' + uuid.uuid4().hex * 3, tampered):
         assert _validate(keystone, forged).status_code == 404
         r = requests.get(keystone.auth_url + '/projects', timeout=30,
                          headers={'X-Auth-Token': forged})
