@@ -87,6 +87,7 @@ class Keystone(object):
         self._db_admin = None
         self._db_name = None
         self._server = None
+        self._manager = None
         self._log = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -127,11 +128,14 @@ class Keystone(object):
         self.auth_url = self.url + '/v3'
         self._conf = self._write_conf(database_url)
         admin_password = secrets.token_urlsafe(16)
-        # Keys, schema and bootstrap in one keystone-manage process while gunicorn loads the
-        # application beside it: Keystone reads keys and database only at the first request.
-        manage = self._manage([
+        # One keystone-manage process: keys, then schema and bootstrap while gunicorn loads
+        # the application beside it (Keystone refuses to start without fernet keys, and
+        # reads the database only at the first request).
+        keys_ready = os.path.join(self._dir, 'keys-ready')
+        manage = self._manager = self._manage([
             ('fernet_setup',) + self._owner(),
             ('credential_setup',) + self._owner(),
+            keys_ready,
             ('db_sync',),
             ('bootstrap', '--bootstrap-username', 'admin',
              '--bootstrap-password', admin_password,
@@ -142,18 +146,17 @@ class Keystone(object):
              '--bootstrap-internal-url', self.auth_url,
              '--bootstrap-admin-url', self.auth_url)])
         try:
+            deadline = time.monotonic() + self.start_timeout
+            while not os.path.exists(keys_ready):
+                if manage.poll() is not None or time.monotonic() > deadline:
+                    self._wait_for_manage(manage, 0)
+                    raise KeystoneError('keystone-manage made no keys in %s s%s'
+                                        % (self.start_timeout, self._log_tail()))
+                time.sleep(0.05)
             self._server = self._spawn_server(listener)
         finally:
             listener.close()
-        try:
-            returncode = manage.wait(timeout=self.start_timeout)
-        except subprocess.TimeoutExpired:
-            manage.kill()
-            raise KeystoneError('keystone-manage did not finish in %s s%s'
-                                % (self.start_timeout, self._log_tail()))
-        if returncode != 0:
-            raise KeystoneError('keystone-manage failed (exit %s)%s'
-                                % (returncode, self._log_tail()))
+        self._wait_for_manage(manage, self.start_timeout)
         self.users['admin'] = admin_password
         self.home['admin'] = 'admin'
         self._wait_until_serving()
@@ -161,6 +164,10 @@ class Keystone(object):
 
     def stop(self):
         """End the server, drop the database, remove the keys and config (idempotent)."""
+        if self._manager is not None and self._manager.poll() is None:
+            self._manager.kill()
+            self._manager.wait()
+        self._manager = None
         if self._server is not None:
             self._server.terminate()
             try:
@@ -235,6 +242,18 @@ class Keystone(object):
                 self._conf, json.dumps(commands)]
         return subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                 env=self._env(), cwd=self._dir)
+
+    def _wait_for_manage(self, manage, timeout):
+        try:
+            returncode = manage.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            manage.kill()
+            manage.wait()
+            raise KeystoneError('keystone-manage did not finish in %s s%s'
+                                % (self.start_timeout, self._log_tail()))
+        if returncode != 0:
+            raise KeystoneError('keystone-manage failed (exit %s)%s'
+                                % (returncode, self._log_tail()))
 
     def _env(self):
         env = dict(os.environ, OS_KEYSTONE_CONFIG_FILES=self._conf, PYTHONWARNINGS='ignore')
