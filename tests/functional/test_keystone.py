@@ -1,11 +1,16 @@
 """The Keystone fixture is a real Keystone: tokens, roles, scopes and expiry as Keystone says."""
 
 import datetime
+import os
 import time
 import uuid
 
 import pytest
 import requests
+import sqlalchemy as sa
+
+from tests import fixtures as test_fixtures
+from tests.openstack import keystone as keystone_mod
 
 
 @pytest.fixture(scope='module')
@@ -115,3 +120,23 @@ def test_registered_service_is_in_the_catalog(keystone, token_body):
     catalog = token_body(keystone.token('vmmig-member'))['catalog']
     assert [s['name'] for s in catalog if s['type'] == 'vmmig-test-type'] == ['vmmig-test']
     assert len([s for s in catalog if s['type'] == 'identity']) == 1
+
+
+def test_a_keystone_that_cannot_start_fails_loudly_and_leaves_nothing():
+    if not keystone_mod.installed():
+        pytest.skip('Keystone is not installed in %s: run tools/openstack/setup-keystone.sh'
+                    % keystone_mod.DEFAULT_VENV)
+    broken = keystone_mod.Keystone(conf={'token': {'provider': 'no-such-provider'}})
+    with pytest.raises(keystone_mod.KeystoneError) as raised:
+        broken.start()
+    # The error carries Keystone's own words from its log, not just "it did not start".
+    assert 'last lines of' in str(raised.value)
+    assert 'no-such-provider' in str(raised.value)
+    assert not os.path.exists(os.path.dirname(broken.log_path))
+    assert broken.database_name
+    admin = sa.create_engine(test_fixtures.SERVER_URLS['postgresql'])
+    with admin.connect() as conn:
+        left = conn.exec_driver_sql('SELECT count(*) FROM pg_database WHERE datname = %(name)s',
+                                    {'name': broken.database_name}).scalar()
+    admin.dispose()
+    assert left == 0

@@ -70,8 +70,11 @@ class Keystone(object):
     ``session(user)``, ``token(user)`` and ``auth_env(user)`` log in as a user on its project.
     """
 
-    def __init__(self, venv=DEFAULT_VENV, backend='postgresql', workers=3, start_timeout=90):
+    def __init__(self, venv=DEFAULT_VENV, backend='postgresql', workers=3, start_timeout=90,
+                 conf=None):
+        """``conf``: {section: {option: value}} written over the keystone.conf made here."""
         self.venv = venv
+        self.conf_overrides = conf or {}
         self.backend = backend
         self.workers = workers
         self.start_timeout = start_timeout
@@ -83,6 +86,7 @@ class Keystone(object):
         self.auth_url = None
         self.log_path = None
         self.start_seconds = None
+        self.database_name = None   # kept after stop(), which drops the database
         self._dir = None
         self._conf = None
         self._db_admin = None
@@ -206,7 +210,7 @@ class Keystone(object):
         except Exception as e:  # noqa: any driver error means the server is not usable
             raise DatabaseUnavailable('%s for Keystone is not reachable: %s'
                                       % (self.backend, e))
-        self._db_name = name
+        self._db_name = self.database_name = name
         return str(sa.engine.make_url(server).set(database=name)
                    .render_as_string(hide_password=False))
 
@@ -222,6 +226,8 @@ class Keystone(object):
             # The fewest bcrypt rounds: every log-in hashes, and the tests log in often.
             'identity': {'password_hash_rounds': '4'},
         }
+        for section, options in self.conf_overrides.items():
+            sections.setdefault(section, {}).update(options)
         with open(path, 'w') as f:
             for section, options in sections.items():
                 f.write('[%s]\n' % section)
