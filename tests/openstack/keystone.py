@@ -11,9 +11,9 @@ import concurrent.futures
 import datetime
 import json
 import logging
+import grp
 import os
 import pwd
-import grp
 import secrets
 import shutil
 import signal
@@ -47,6 +47,22 @@ USERS = {
 }
 USERS.update({name: ('service', ('admin', 'service')) for name in SERVICE_USERS})
 INTERFACES = ('public', 'internal', 'admin')
+
+
+# Appended to gunicorn.conf.py: gunicorn runs in its own session (so that stop() can end all
+# of it at once), and so would outlive a test process killed without its clean-up; this ends
+# the server once the process that started it is gone.
+_ORPHAN_WATCH = """
+import os, signal, threading, time
+
+
+def when_ready(server):
+    def watch():
+        while os.getppid() == %(parent)d:
+            time.sleep(1)
+        os.killpg(0, signal.SIGKILL)
+    threading.Thread(target=watch, daemon=True).start()
+"""
 
 
 class KeystoneError(Exception):
@@ -281,6 +297,7 @@ class Keystone(object):
         with open(os.path.join(self._dir, 'gunicorn.conf.py'), 'w') as f:
             for key, value in settings.items():
                 f.write('%s = %r\n' % (key, value))
+            f.write(_ORPHAN_WATCH % {'parent': os.getpid()})
         argv = [os.path.join(self.venv, 'bin', 'gunicorn')]
         self._log.write(('--- gunicorn %r\n' % settings).encode())
         return subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
