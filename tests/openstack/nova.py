@@ -396,32 +396,31 @@ class NovaCloud(object):
         if self.keystone is None:
             return {'auth_type': 'admin_token', 'token': 'admin', 'endpoint': endpoint}
         return {'auth_type': 'password', 'auth_url': self.keystone.auth_url,
-                'username': user, 'password': self.keystone.password(user),
-                'user_domain_name': 'Default', 'project_name': 'service',
-                'project_domain_name': 'Default', 'region_name': 'RegionOne'}
+                'username': user, 'password': self.keystone.users[user],
+                'user_domain_id': 'default', 'project_name': 'service',
+                'project_domain_id': 'default', 'region_name': 'RegionOne'}
 
-    def _authtoken(self):
+    def _authtoken(self, user):
+        """keystonemiddleware's options: ``user`` is the service user checking tokens."""
         if self.keystone is None:
             return {}
-        opts = self._service_auth(self.keystone_service_user, None)
+        opts = self._service_auth(user, None)
         opts['www_authenticate_uri'] = self.keystone.auth_url
         opts['service_token_roles_required'] = 'true'
         return opts
 
     def _write_configs(self):
         os.makedirs(self._placement_dir, exist_ok=True)
-        self.keystone_service_user = 'placement'
         placement = {
             'DEFAULT': {'debug': 'true'},
             'api': {'auth_strategy': 'keystone' if self.keystone else 'noauth2'},
             'placement_database': {'connection': self._db_url(self.databases['placement'])},
-            'keystone_authtoken': self._authtoken(),
+            'keystone_authtoken': self._authtoken('placement'),
             'oslo_policy': {'enforce_scope': 'false', 'enforce_new_defaults': 'false'},
         }
         with open(self._placement_conf, 'w') as f:
             f.write(_ini(placement))
 
-        self.keystone_service_user = 'nova'
         nova = {
             'DEFAULT': {
                 'debug': 'true',
@@ -438,7 +437,7 @@ class NovaCloud(object):
             'database': {'connection': self._db_url(self.databases['nova'])},
             'oslo_concurrency': {'lock_path': os.path.join(self.workdir, 'lock')},
             'oslo_messaging_rabbit': {'heartbeat_timeout_threshold': '0'},
-            'keystone_authtoken': self._authtoken(),
+            'keystone_authtoken': self._authtoken('nova'),
             'placement': self._service_auth('placement', self.placement_url)
             if self.keystone is None else self._service_auth('nova', None),
             'neutron': dict(self._service_auth('neutron', self.neutron.url)
