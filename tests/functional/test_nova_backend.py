@@ -20,10 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests import fixtures as vfix
+from tests.openstack import nova as openstack_nova
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
-
-openstack_nova = pytest.importorskip('tests.openstack.nova')
 
 COMPUTES = ('nova-a', 'nova-b', 'nova-live')
 TERMINAL = ('completed', 'failed', 'cancelled', 'error')
