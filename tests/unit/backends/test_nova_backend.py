@@ -341,3 +341,30 @@ def test_a_migration_whose_conductor_stopped_ends_as_nova_ended_it(nova, cloud, 
         assert record['state'] == 'failed'
         assert 'Nova shows no live-migration of it from compute1' in record['reason']
         _agrees(nova, 'web-1', 'compute1')
+
+
+def test_nova_silent_for_a_while_during_a_migration(nova, cloud):
+    nova.boot('web-1', 'compute1')
+    nova.boot('web-2', 'compute1')
+    nova.live_steps = 20
+    api = cloud(**{'nova.operation_timeout': 3})
+    migration = api.migrate_server('web-1', 'live', host='compute2')
+    _until(lambda: any(m['status'] == 'running' for m in nova.migrations_), 'running')
+    nova.unreachable = True
+    time.sleep(0.5)
+    assert api.migration_get(migration['id'])['state'] == 'running'
+    nova.unreachable = False
+    record = _end(api, migration)
+    # Nova went on; so did vmmig once it answered again.
+    assert record['state'] == 'completed', record['reason']
+    _agrees(nova, 'web-1', 'compute2')
+    # Silent past [nova] operation_timeout: the record says nobody knows where it is.
+    nova.live_steps = 10 ** 6
+    migration = api.migrate_server('web-2', 'live', host='compute2')
+    _until(lambda: api.migration_get(migration['id'])['state'] == 'running', 'running')
+    nova.unreachable = True
+    record = _end(api, migration)
+    nova.unreachable = False
+    assert record['state'] == 'error'
+    assert 'Nova did not answer within [nova] operation_timeout (3 s)' in record['reason']
+    assert record['vm_location'] == 'unknown: ask Nova (last seen on compute1)'

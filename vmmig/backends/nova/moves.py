@@ -107,20 +107,34 @@ class NovaMoves(object):
         asked = time.monotonic()
         deadline = asked + CONF.nova.operation_timeout
         sent = set()
+        ours = silent = None
         while True:
-            ours = views.newest(self.nova.migrations(uuid), kind, after_id,
-                                source=m['source_host'])
-            record = ctx.refresh()
-            if ours is None:
-                server = self.nova.server(uuid, instance=m['instance'])
-                if (time.monotonic() - asked > START_GRACE
-                        and not server.get('OS-EXT-STS:task_state')):
-                    return self._end(ctx, uuid, states.FAILED, _with(
-                        note, 'Nova accepted the request but started no migration (%s)'
-                        % views.server_line(server)), server=server)
-            elif self._step(kind, ctx, uuid, ours, record, sent):
-                return self._finish(kind, ctx, uuid, ours, note)
+            try:
+                ours = views.newest(self.nova.migrations(uuid), kind, after_id,
+                                    source=m['source_host'])
+                record = ctx.refresh()
+                if ours is None:
+                    server = self.nova.server(uuid, instance=m['instance'])
+                    if (time.monotonic() - asked > START_GRACE
+                            and not server.get('OS-EXT-STS:task_state')):
+                        return self._end(ctx, uuid, states.FAILED, _with(
+                            note, 'Nova accepted the request but started no migration (%s)'
+                            % views.server_line(server)), server=server)
+                elif self._step(kind, ctx, uuid, ours, record, sent):
+                    return self._finish(kind, ctx, uuid, ours, note)
+                silent = None
+            except exception.NovaUnavailable as e:
+                # Nova goes on moving the VM while it does not answer: wait for it.
+                if silent is None:
+                    LOG.warning('Migration %s: Nova does not answer (%s); waiting for it',
+                                ctx.id, e)
+                silent = e
             if time.monotonic() > deadline:
+                if silent is not None:
+                    return ctx.end_uncertain(_with(
+                        note, 'Nova did not answer within [nova] operation_timeout (%d s): '
+                        '%s' % (CONF.nova.operation_timeout, silent)),
+                        vm_location='unknown: ask Nova (last seen on %s)' % m['source_host'])
                 server = self.nova.server(uuid, instance=m['instance'])
                 return self._end(ctx, uuid, states.ERROR, _with(
                     note, 'Nova did not finish it within [nova] operation_timeout (%d s): '
@@ -251,6 +265,9 @@ class NovaMoves(object):
                 return self._complete(ctx, uuid, server, '%s; Nova shows it on %s: '
                                       'completed by reconciliation' % (reason, host))
             target = states.FAILED
+        if target == states.FAILED and host != m['source_host']:
+            # Failed says the VM stayed where it was: Nova shows otherwise.
+            target, reason = states.ERROR, '%s; %s' % (reason, views.server_line(server))
         LOG.warning('Migration %s of %s: %s: %s', ctx.id, m['instance'], target, reason)
         ctx.forget_rollback()
         ctx.transition(target, reason=reason, vm_location='%s (%s)' % (
