@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests import fixtures as vfix
-from tests.unit.backends import fake_nova
+from tests.unit.nova import fake_nova
 from tests.unit.semantics import helpers as h
 from vmmig.backends.nova import client
 from vmmig.conductor import rpcapi

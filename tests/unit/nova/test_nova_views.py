@@ -12,7 +12,7 @@ from vmmig.backends.nova import views
 from vmmig import exception
 from vmmig.scheduler import filters
 
-from tests.unit.backends import nova_samples as samples
+from tests.unit.nova import nova_samples as samples
 
 
 def test_an_image_backed_running_server_is_a_running_vm_on_local_disks():

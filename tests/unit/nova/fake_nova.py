@@ -11,7 +11,7 @@ import threading
 
 from vmmig import exception
 
-from tests.unit.backends import nova_samples as samples
+from tests.unit.nova import nova_samples as samples
 
 
 class FakeNova(object):
