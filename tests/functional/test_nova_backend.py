@@ -334,8 +334,29 @@ def test_unreachable_nova_and_wrong_credentials_are_named(cloud, keystone, tmp_p
         records.dispose()
 
 
+def test_moves_behind_vmmigs_back_are_reconciled(cloud):
+    # Moved by Nova alone: the next discovery records it where Nova put it.
+    moved = cloud.boot('back-1', 'nova-a')
+    cloud.admin.servers.live_migrate(moved, 'nova-b', 'auto')
+    cloud.nova.wait_server(moved, 'ACTIVE', client=cloud.admin)
+    cloud.wait(lambda: cloud.recorded('back-1', 'nova-b', 'running'), 'back-1 on nova-b')
+    cloud.agree('back-1', moved, 'nova-b')
+    # A live migration vmmig runs, aborted in Nova by someone else: failed, saying so.
+    server = cloud.boot('back-2', 'nova-live')
+    asked = cloud.cli('server', 'migrate', 'back-2', '--live-migration', '--host', 'nova-a',
+                      '-f', 'json')
+    running = cloud.wait(lambda: [m for m in cloud.admin.server_migrations.list(server)
+                                  if m.status == 'running'], 'running in Nova', 30)
+    cloud.admin.server_migrations.live_migration_abort(server, running[0].id)
+    record = cloud.wait_end(asked['id'])
+    assert record['state'] == 'failed'
+    assert 'without vmmig asking' in record['reason'], record['reason']
+    cloud.agree('back-2', server, 'nova-live')
+
+
 def test_evacuation_of_a_host_whose_compute_was_killed_and_forced_down(cloud):
     server = cloud.boot('evac-1', 'nova-a')
+    cloud.boot('peer-1', 'nova-b')
     on_it = [r['name'] for r in _rows(cloud, "SELECT name FROM instances WHERE "
                                              "host = 'nova-a'")]
     cloud.nova.kill_compute('nova-a')
@@ -343,6 +364,11 @@ def test_evacuation_of_a_host_whose_compute_was_killed_and_forced_down(cloud):
     try:
         cloud.wait(lambda: cloud.one("SELECT state FROM hosts WHERE name = 'nova-a'") == {
             'state': 'down'}, 'nova-a down in vmmig')
+        # vmmig's own checks run on what Nova reports, with Nova's words.
+        verdicts = {v['Host']: v for v in cloud.cli(
+            'host', 'eligible', 'peer-1', '--live-migration', '-f', 'json')}
+        assert 'nova-compute on nova-a is forced down in Nova' in str(
+            verdicts['nova-a']), verdicts
         cloud.cli('server', 'evacuate', '--host', 'nova-a', '--target-host', 'nova-b',
                   '-f', 'json')
         for name in on_it:
