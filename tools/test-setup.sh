@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installs and starts everything the test suite needs on a fresh Debian machine:
-# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), Keystone (tools/openstack),
+# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), Keystone, Nova and Placement (tools/openstack),
 # libvirt + QEMU, the test guest, and tox. Idempotent: what is already there is left alone.
 # Run as root.
 set -euo pipefail
@@ -47,8 +47,12 @@ if ! port_open 6379; then
 fi
 for p in 5672 5432 3306 6379; do port_open $p || { echo "test-setup: port $p still closed" >&2; exit 1; }; done
 
-# A real Keystone in its own virtualenv (tools/openstack), for the identity tests.
+# A real Keystone, and real Nova and Placement, each in its own virtualenv (tools/openstack),
+# for the identity tests and the tests against Nova.
+openstack_start=$(date +%s)
 "$HERE/openstack/setup-keystone.sh"
+"$HERE/openstack/setup-nova.sh"
+echo "openstack setup s $(( $(date +%s) - openstack_start ))"
 
 # libvirt, QEMU and the test guest (tools/virt).
 "$HERE/virt/vmmig-virt-env" install

@@ -9,6 +9,7 @@ import time
 from novaclient import api_versions
 from novaclient import exceptions as nova_exc
 import pytest
+import requests
 
 pytestmark = pytest.mark.services
 
@@ -56,6 +57,18 @@ def test_boot_on_each_host_asked(nova_cloud):
     server = nova_cloud.boot('env-boot', host='nova-b')
     assert _host(nova, server) == 'nova-b'
     nova.servers.delete(server)
+
+
+def test_nova_and_placement_ask_keystone(nova_cloud):
+    assert nova_cloud.keystone is not None
+    for url in (nova_cloud.api_url + '/v2.1/servers',
+                nova_cloud.placement_url + '/resource_providers'):
+        assert requests.get(url, timeout=10).status_code == 401, url
+        assert requests.get(url, headers={'X-Auth-Token': 'forged'},
+                            timeout=10).status_code == 401, url
+    # A member of the project may not see the hypervisors; its admin may.
+    with pytest.raises(nova_exc.Forbidden):
+        nova_cloud.client('vmmig-member').hypervisors.list()
 
 
 def test_live_migration_to_a_host_finishes_at_once(nova_cloud):

@@ -6,20 +6,24 @@ tools/openstack/setup-nova.sh installs them; tools/openstack/README.rst says how
 them by hand (``python -m tests.openstack.nova``).
 """
 
+import argparse
 import concurrent.futures
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
+import novaclient
+from novaclient import api_versions
+from novaclient import client as nova_client
 import pymysql
 import requests
 
@@ -62,6 +66,13 @@ def venv_missing():
     if not shutil.which('rabbitmqctl'):
         return 'rabbitmqctl is not installed (RabbitMQ vhosts for Nova)'
     return None
+
+
+def _die_with_parent():
+    """In the child: end when the process that started it ends, even killed without its
+    clean-up (every service runs in its own session, so nothing else would end it)."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL('libc.so.6', use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port():
@@ -167,8 +178,6 @@ class NovaCloud(object):
 
     def client(self, user='vmmig-admin', version=None):
         """A python-novaclient Client over a keystoneauth1 session, recent microversion."""
-        from novaclient import api_versions
-        from novaclient import client as nova_client
         version = version or self.microversion()
         if self.keystone is not None:
             return nova_client.Client(version, session=self.keystone.session(user),
@@ -178,8 +187,6 @@ class NovaCloud(object):
 
     def microversion(self):
         """The newest microversion both this python-novaclient and this Nova speak."""
-        from novaclient import api_versions
-        import novaclient
         doc = requests.get(self.api_url + '/v2.1/', timeout=10).json()['version']
         server = api_versions.APIVersion(doc['version'])
         mine = api_versions.APIVersion(novaclient.API_MAX_VERSION.get_string())
@@ -444,7 +451,8 @@ class NovaCloud(object):
                             if self.keystone is None else self._service_auth('nova', None),
                             endpoint_override=self.neutron.url),
             'glance': {'api_servers': self.glance.url},
-            'scheduler': {'discover_hosts_in_cells_interval': '-1'},
+            'scheduler': {'discover_hosts_in_cells_interval': '-1', 'workers': '1'},
+            'conductor': {'workers': '1'},
             'filter_scheduler': {'host_subset_size': '1'},
             'compute': {'resource_provider_association_refresh': '0'},
             'vnc': {'enabled': 'false'},
@@ -499,7 +507,8 @@ class NovaCloud(object):
         full_env.pop('PYTHONPATH', None)
         self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, env=full_env,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=_die_with_parent)
         out.close()
 
     def _gunicorn(self, name, app, url, env):
@@ -597,19 +606,38 @@ class NovaCloud(object):
 
 
 def main():
-    """Start Nova by hand: ``python -m tests.openstack.nova [HOST=DRIVER ...]``."""
-    computes = dict(arg.split('=', 1) for arg in sys.argv[1:]) or 3
-    cloud = NovaCloud(computes=computes).start()
-    print('nova-api %s/v2.1  placement %s  workdir %s' % (cloud.api_url, cloud.placement_url,
-                                                         cloud.workdir))
-    print('computes: %s; Ctrl-C stops' % ', '.join('%s=%s' % kv for kv in
-                                                    sorted(cloud.drivers.items())))
+    """Start Nova by hand (see tools/openstack/README.rst)."""
+    parser = argparse.ArgumentParser(prog='python -m tests.openstack.nova',
+                                     description=main.__doc__)
+    parser.add_argument('computes', nargs='*', metavar='HOST=DRIVER',
+                        help='compute hosts and their virt drivers (default: compute-1..3=%s)'
+                        % FAKE)
+    parser.add_argument('--no-keystone', action='store_true',
+                        help='no Keystone: nova-api and placement trust identity headers')
+    args = parser.parse_args()
+    computes = dict(arg.split('=', 1) for arg in args.computes) or 3
+    keystone = None
+    if not args.no_keystone:
+        from tests.openstack import keystone as keystone_mod
+        keystone = keystone_mod.Keystone()
+        keystone.start()
+    cloud = NovaCloud(computes=computes, keystone=keystone)
     try:
+        cloud.start()
+        print('nova-api %s/v2.1  placement %s  logs %s'
+              % (cloud.api_url, cloud.placement_url, cloud.workdir))
+        print('computes: %s' % ', '.join('%s=%s' % kv for kv in sorted(cloud.drivers.items())))
+        if keystone is not None:
+            print('as vmmig-admin:\n%s' % '\n'.join(
+                'export %s=%s' % kv for kv in sorted(keystone.auth_env('vmmig-admin').items())))
+        print('Ctrl-C stops')
         signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
         cloud.stop()
+        if keystone is not None:
+            keystone.stop()
 
 
 if __name__ == '__main__':
