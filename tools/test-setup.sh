@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs and starts everything the test suite needs on a fresh Debian machine:
-# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), libvirt + QEMU, the test guest,
-# and tox. Idempotent: what is already there is left alone. Run as root.
+# RabbitMQ (and its users of vmmig's services), PostgreSQL, MariaDB, Redis (where none
+# answers), libvirt + QEMU, the test guest, and tox. Idempotent: what is already there is left alone. Run as root.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export DEBIAN_FRONTEND=noninteractive
@@ -45,6 +45,13 @@ if ! port_open 6379; then
   for _ in $(seq 30); do port_open 6379 && break; sleep 1; done
 fi
 for p in 5672 5432 3306 6379; do port_open $p || { echo "test-setup: port $p still closed" >&2; exit 1; }; done
+
+# RabbitMQ users of the services (README, "Trust"): a vhost and users for a try by
+# hand; each functional test run makes its own with the same script, which is why
+# the tests need rabbitmqctl (this machine's broker, run as root).
+"$HERE/rabbitmq-users.sh" -v vmmig-test -u vmmig-test- -e vmmig-test -t vmmig setup
+"$HERE/rabbitmq-users.sh" -v vmmig-test -u vmmig-test- -e vmmig-test -t vmmig add-agent sim-a
+echo "test-setup: RabbitMQ vhost vmmig-test, passwords in /etc/vmmig/rabbitmq-passwords"
 
 # libvirt, QEMU and the test guest (tools/virt).
 "$HERE/virt/vmmig-virt-env" install

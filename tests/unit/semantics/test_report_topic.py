@@ -78,7 +78,7 @@ def test_reports_reach_the_conductor_only_on_the_report_topic(make_cloud):
 @pytest.mark.parametrize('cap,topic', [(None, 'report_topic'), ('1.5', 'topic')])
 def test_an_agent_capped_below_1_6_reports_on_the_operators_topic(make_cloud, cap, topic):
     overrides = {'upgrade_levels.conductor': cap} if cap else {}
-    cloud = make_cloud(helpers.cluster({'vm1': helpers.vm('a')}), **overrides)
+    make_cloud(helpers.cluster({'vm1': helpers.vm('a')}), **overrides)
     api = rpcapi.ConductorAPI()
     assert api.reports.target.topic == getattr(CONF.conductor, topic)
     # The agents registered (agent_started is a call, answered): their hosts are up.
