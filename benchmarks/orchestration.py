@@ -356,6 +356,7 @@ class Services(object):
             'agent': {'topic': self.exchange + '-agent'},
             # High limits: this measures orchestration, not throttling.
             'conductor': {'topic': self.exchange + '-conductor',
+                          'report_topic': self.exchange + '-conductor-report',
                           'max_concurrent_migrations': 10000,
                           'max_outbound_per_host': 10000, 'max_inbound_per_host': 10000,
                           'worker_threads': args.worker_threads},
@@ -439,9 +440,10 @@ class Services(object):
             if os.path.exists(path + '.before'):
                 with open(path + '.before') as f:
                     counts.subtract(json.load(f))
-        topics = [self.exchange + '-conductor', self.exchange + '-agent']
+        topics = [self.exchange + '-conductor', self.exchange + '-agent',
+                  self.exchange + '-conductor-report']
         _remove_broker_objects(
-            topics + [topics[0] + '.bench-conductor']
+            topics + [topics[0] + '.bench-conductor', topics[2] + '.bench-conductor']
             + [topics[1] + '.bench-agents-%d' % i for i in range(self.args.agent_processes)]
             + [self.exchange + '-notifications.%s' % p for p in ('info', 'error')],
             [self.exchange] + [t + '_fanout' for t in topics])

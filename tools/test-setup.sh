@@ -1,8 +1,8 @@
 #!/bin/bash
 # Installs and starts everything the test suite needs on a fresh Debian machine:
-# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), Keystone (tools/openstack),
-# libvirt + QEMU, the test guest, and tox. Idempotent: what is already there is left alone.
-# Run as root.
+# RabbitMQ (and its users of vmmig's services), PostgreSQL, MariaDB, Redis (where none
+# answers), Keystone (tools/openstack), libvirt + QEMU, the test guest, and tox.
+# Idempotent: what is already there is left alone. Run as root.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export DEBIAN_FRONTEND=noninteractive
@@ -49,6 +49,13 @@ for p in 5672 5432 3306 6379; do port_open $p || { echo "test-setup: port $p sti
 
 # A real Keystone in its own virtualenv (tools/openstack), for the identity tests.
 "$HERE/openstack/setup-keystone.sh"
+
+# RabbitMQ users of the services (README, "Trust"): a vhost and users for a try by
+# hand; each functional test run makes its own with the same script, which is why
+# the tests need rabbitmqctl (this machine's broker, run as root).
+"$HERE/rabbitmq-users.sh" -v vmmig-test -u vmmig-test- -e vmmig-test -t vmmig setup
+"$HERE/rabbitmq-users.sh" -v vmmig-test -u vmmig-test- -e vmmig-test -t vmmig add-agent sim-a
+echo "test-setup: RabbitMQ vhost vmmig-test, passwords in /etc/vmmig/rabbitmq-passwords"
 
 # libvirt, QEMU and the test guest (tools/virt).
 "$HERE/virt/vmmig-virt-env" install
