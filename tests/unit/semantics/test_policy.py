@@ -130,3 +130,31 @@ def test_an_operator_policy_file_overrides_a_default(make_cloud, tmp_path):
     finally:
         CONF.clear_override('policy_file', group='oslo_policy')
         policy.reset()
+
+
+def test_the_benchmark_switch_turns_the_checks_off_and_on_again(make_cloud):
+    """benchmarks/orchestration.py measures the checks by turning them off; on again,
+    an empty context is refused as before."""
+    make_cloud(helpers.cluster({'vm1': helpers.vm('a')}))
+    client = rpc.get_client(CONF.conductor.topic, '1.5')
+    policy.benchmark_checks(False)
+    try:
+        assert client.prepare(timeout=10).call({}, 'migration_list') == []
+    finally:
+        policy.benchmark_checks(True)
+    with pytest.raises(exception.PolicyNotAuthorized, match='vmmig:migration:list'):
+        client.prepare(timeout=10).call({}, 'migration_list')
+
+
+def test_no_module_of_vmmig_turns_the_checks_off():
+    """The switch is for the benchmark: a service or a setting that turned it off
+    would let anyone do anything."""
+    import pathlib
+
+    import vmmig
+    root = pathlib.Path(vmmig.__file__).parent
+    callers = sorted(str(path.relative_to(root)) for path in root.rglob('*.py')
+                     if path != root / 'policy.py'
+                     and 'benchmark_checks' in path.read_text())
+    assert not callers, 'modules of vmmig that call policy.benchmark_checks: %s' % callers
+    assert policy._CHECKS is True
