@@ -666,10 +666,10 @@ def print_policy_ratio(walls, cpus, problems):
         statistics.fmean(on for on, _off in walls),
         statistics.fmean(off for _on, off in walls)))
     print('  each pair, on/off: %s' % ' '.join('%.2f' % (on / off) for on, off in walls))
-    cpu_mean, cpu_low, cpu_high = pairs.mean_interval(
-        on / off for on, off in cpus if off > 0)
-    print('  conductor CPU ratio %.3f (95%% interval %.3f..%.3f)'
-          % (cpu_mean, cpu_low, cpu_high))
+    cpu_ratios = [on / off for on, off in cpus if off > 0]
+    if len(cpu_ratios) >= 2:
+        print('  conductor CPU ratio %.3f (95%% interval %.3f..%.3f)'
+              % pairs.mean_interval(cpu_ratios))
 
 
 def phases(database_url):
