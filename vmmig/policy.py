@@ -45,14 +45,19 @@ def authorize(ctxt, rule, target=None, action=None):
     if not isinstance(ctxt, vcontext.RequestContext):
         ctxt = vcontext.RequestContext.from_dict(dict(ctxt or {}), overwrite=False)
     if target is None:
-        target = {'project_id': ctxt.project_id, 'user_id': ctxt.user_id}
+        # The project's name too: rule operator_project accepts names.
+        target = {'project_id': ctxt.project_id, 'user_id': ctxt.user_id,
+                  'project_name': ctxt.project_name}
     try:
         get_enforcer().authorize(rule, target, ctxt, do_raise=True)
     except policy.PolicyNotAuthorized:
         LOG.warning('Policy rule %s refused %s to user %s with roles %s', rule,
                     action or rule, vcontext.who(ctxt), ctxt.roles)
-        raise exception.PolicyNotAuthorized(rule=rule, action=action or rule,
-                                            user=vcontext.who(ctxt) or '(none)',
+        user = vcontext.who(ctxt) or '(none)'
+        project = ctxt.project_name or ctxt.project_id
+        if project:
+            user = '%s of project %s' % (user, project)
+        raise exception.PolicyNotAuthorized(rule=rule, action=action or rule, user=user,
                                             roles=', '.join(ctxt.roles) or '(none)')
 
 
