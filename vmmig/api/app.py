@@ -24,8 +24,9 @@ CONF = conf.CONF
 
 
 def _json(status, data, headers=None):
-    resp = webob.Response(status=status, content_type=errors.JSON, charset='utf-8',
-                          headers=headers)
+    resp = webob.Response(status=status, content_type=errors.JSON, charset='utf-8')
+    for name, value in headers or ():
+        resp.headers.add(name, value)
     resp.text = jsonutils.dumps(data)
     return resp
 
@@ -65,7 +66,7 @@ class API(object):
         if path == '/':
             if req.method != 'GET':
                 raise _not_allowed(req)
-            return _json(300, {'versions': [versions.document(req.application_url)]})
+            return _json(200, {'versions': [versions.document(req.application_url)]})
         head = path.split('/')[1]
         if head != 'v1':
             raise errors.ApiError(404, 'vmmig.version-not-found',

@@ -64,8 +64,9 @@ def body(status, code, detail, request_id=None, title=None):
 
 
 def response(status, code, detail, request_id=None, title=None, headers=None):
-    resp = webob.Response(status=status, content_type=JSON, charset='utf-8',
-                          headers=headers)
+    resp = webob.Response(status=status, content_type=JSON, charset='utf-8')
+    for name, value in headers or ():
+        resp.headers.add(name, value)
     resp.text = jsonutils.dumps(body(status, code, detail, request_id, title))
     return resp
 
