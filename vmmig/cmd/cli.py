@@ -164,6 +164,10 @@ class VmmigApp(app.App):
         # its RPC server would add a traceback for each. -v shows them.
         logging.getLogger('oslo_messaging.rpc.server').setLevel(
             logging.CRITICAL if self.options.verbose_level <= 1 else logging.NOTSET)
+        # keystoneauth warns of each discovery it retries; the one line the command
+        # prints when Keystone fails says it all. -v shows them.
+        logging.getLogger('keystoneauth').setLevel(
+            logging.ERROR if self.options.verbose_level <= 1 else logging.NOTSET)
 
     def initialize_app(self, argv):
         args = []
