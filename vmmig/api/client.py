@@ -108,11 +108,10 @@ class ApiClient(object):
         v1 = served.get('v1')
         if v1 is None or not (_tuple(v1['min_version']) <= _tuple(API_VERSION)
                               <= _tuple(v1['version'])):
-            raise ApiUnavailable(reason='%s serves API version(s) %s, not v1 %s' % (
-                root, ', '.join('%s (%s to %s)' % (k, v.get('min_version'),
-                                                    v.get('version'))
-                                for k, v in sorted(served.items())) or 'none',
-                API_VERSION))
+            offered = ', '.join('%s (%s to %s)' % (k, v.get('min_version'), v.get('version'))
+                                for k, v in sorted(served.items()))
+            raise ApiUnavailable(reason='%s serves API version(s) %s, not v1 %s'
+                                 % (root, offered or 'none', API_VERSION))
         self._checked = True
 
     def _request(self, method, path, key, json=None, params=None):
