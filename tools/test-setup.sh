@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs and starts everything the test suite needs on a fresh Debian machine:
-# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), libvirt + QEMU, the test guest,
-# and tox. Idempotent: what is already there is left alone. Run as root.
+# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), Keystone (tools/openstack),
+# libvirt + QEMU, the test guest, and tox. Idempotent: what is already there is left alone.
+# Run as root.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export DEBIAN_FRONTEND=noninteractive
@@ -45,6 +46,9 @@ if ! port_open 6379; then
   for _ in $(seq 30); do port_open 6379 && break; sleep 1; done
 fi
 for p in 5672 5432 3306 6379; do port_open $p || { echo "test-setup: port $p still closed" >&2; exit 1; }; done
+
+# A real Keystone in its own virtualenv (tools/openstack), for the identity tests.
+"$HERE/openstack/setup-keystone.sh"
 
 # libvirt, QEMU and the test guest (tools/virt).
 "$HERE/virt/vmmig-virt-env" install

@@ -1,0 +1,6 @@
+"""pytest's top-level conftest: plugins must be named here (pytest refuses them elsewhere).
+
+tests.openstack.fixtures gives the functional tests a real Keystone (the `keystone` fixture).
+"""
+
+pytest_plugins = ['tests.openstack.fixtures']
