@@ -241,3 +241,33 @@ def test_the_request_id_of_a_token_holder_reaches_the_conductor_and_agent(stack)
                for line in stack.services.log('conductor-0').splitlines())
     assert any('live-1' in line and request_id in line
                for line in stack.services.log('agent-h1').splitlines())
+
+
+def test_an_api_whose_keystone_is_unreachable_answers_503_and_401(stack):
+    """A second vmmig-api whose [keystone_authtoken] names a Keystone that is not there:
+    a real token cannot be checked (503 naming Keystone); no token is 401."""
+    gone = 'http://127.0.0.1:%d/v3' % vfix.free_port()
+    api = vfix.ApiProcess(stack.services, {
+        'api': {'auth_strategy': 'keystone'},
+        'keystone_authtoken': {
+            'www_authenticate_uri': gone, 'auth_url': gone, 'auth_type': 'password',
+            'username': 'vmmig', 'password': stack.keystone.users['vmmig'],
+            'project_name': 'service', 'user_domain_id': 'default',
+            'project_domain_id': 'default', 'http_request_max_retries': '0'}},
+        name='api-lost')
+    api.setUp()
+    try:
+        before = stack.snapshot()
+        token = stack.keystone.token('vmmig-admin')
+        resp = ks_session.Session().post(
+            api.url + '/v1/migrations', headers={'X-Auth-Token': token},
+            json={'instance': 'live-1', 'migration_type': 'live'}, raise_exc=False)
+        assert resp.status_code == 503, resp.text
+        [error] = resp.json()['errors']
+        assert error['code'] == 'vmmig.identity-unavailable'
+        assert 'Keystone' in error['detail']
+        resp = ks_session.Session().get(api.url + '/v1/hosts', raise_exc=False)
+        assert resp.status_code == 401
+        assert stack.snapshot() == before
+    finally:
+        api.cleanUp()
