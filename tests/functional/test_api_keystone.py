@@ -10,6 +10,7 @@ changing nothing; an expired, forged or other-project token is refused.
 import os
 import re
 import subprocess
+import sys
 import time
 
 from keystoneauth1 import adapter
@@ -271,3 +272,24 @@ def test_an_api_whose_keystone_is_unreachable_answers_503_and_401(stack):
         assert stack.snapshot() == before
     finally:
         api.cleanUp()
+
+
+def test_the_openstack_plugin_prints_what_vmmig_prints(stack):
+    """`openstack vmmig ...` (osc-lib plugin) with the same session as `vmmig`."""
+    openstack = os.path.join(os.path.dirname(sys.executable), 'openstack')
+    environ = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    environ.update(stack.keystone.auth_env('vmmig-admin'))
+    for args in (('migration', 'list', '-f', 'json'),
+                 ('host', 'eligible', 'cold-1'),
+                 ('host', 'maintenance', 'set', 'h2', '--reason', 'osc', '--dry-run',
+                  '-f', 'json'),
+                 ('plan', 'list')):
+        mine = stack.cli('vmmig-admin', *args)
+        theirs = subprocess.run([openstack, 'vmmig'] + list(args), capture_output=True,
+                                text=True, timeout=120, env=environ)
+        assert mine.returncode == 0, mine.stderr
+        assert (theirs.returncode, theirs.stdout) == (0, mine.stdout), theirs.stderr
+    refused = subprocess.run([openstack, 'vmmig', 'migration', 'show', '4242'],
+                             capture_output=True, text=True, timeout=120, env=environ)
+    assert refused.returncode == 1
+    assert 'Migration 4242 could not be found.' in refused.stderr
