@@ -66,6 +66,14 @@ class ConfFixture(fixtures.Fixture):
             self.conf.config(**{name: value}, group=group or None)
         self.addCleanup(db.dispose)
         self.addCleanup(rpc.cleanup)
+        self.addCleanup(_forget_where_set, 'transport_url')
+
+
+def _forget_where_set(name, group=None):
+    """oslo.config keeps an option's location 'set_override' once its override is
+    cleared, so vmmig.config.is_embedded() would go on seeing a transport_url set by
+    the tests that follow (the CLI's embedded tests): forget it."""
+    CONF._get_opt_info(name, group).pop('location', None)
 
 
 class DatabaseFixture(fixtures.Fixture):
