@@ -293,3 +293,21 @@ def test_the_openstack_plugin_prints_what_vmmig_prints(stack):
                              capture_output=True, text=True, timeout=120, env=environ)
     assert refused.returncode == 1
     assert 'Migration 4242 could not be found.' in refused.stderr
+
+
+def test_a_malformed_body_and_an_unknown_version_are_named_and_record_nothing(stack):
+    api = stack.adapter('vmmig-admin')
+    before = stack.snapshot()
+    resp = api.post('/v1/migrations', data=b'{"instance": "live-1", ',
+                    headers={'Content-Type': 'application/json'})
+    assert resp.status_code == 400
+    [error] = resp.json()['errors']
+    assert error['code'] == 'vmmig.malformed-body' and 'not valid JSON' in error['detail']
+    resp = api.post('/v1/migrations', json={'instance': 'live-1', 'migration_type': 'live',
+                                            'host': 'h1/../h2'})
+    assert resp.status_code == 400
+    assert resp.json()['errors'][0]['detail'].startswith('body field host ')
+    resp = api.get('/v3/migrations')
+    assert resp.status_code == 404
+    assert 'API version v3 is not available' in resp.json()['errors'][0]['detail']
+    assert stack.snapshot() == before
