@@ -11,11 +11,12 @@ import concurrent.futures
 import datetime
 import json
 import logging
+import grp
 import os
 import pwd
-import grp
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -48,6 +49,22 @@ USERS.update({name: ('service', ('admin', 'service')) for name in SERVICE_USERS}
 INTERFACES = ('public', 'internal', 'admin')
 
 
+# Appended to gunicorn.conf.py: gunicorn runs in its own session (so that stop() can end all
+# of it at once), and so would outlive a test process killed without its clean-up; this ends
+# the server once the process that started it is gone.
+_ORPHAN_WATCH = """
+import os, signal, threading, time
+
+
+def when_ready(server):
+    def watch():
+        while os.getppid() == %(parent)d:
+            time.sleep(1)
+        os.killpg(0, signal.SIGKILL)
+    threading.Thread(target=watch, daemon=True).start()
+"""
+
+
 class KeystoneError(Exception):
     """Keystone did not come up or refused a set-up step; the message ends with its log tail."""
 
@@ -69,8 +86,11 @@ class Keystone(object):
     ``session(user)``, ``token(user)`` and ``auth_env(user)`` log in as a user on its project.
     """
 
-    def __init__(self, venv=DEFAULT_VENV, backend='postgresql', workers=3, start_timeout=90):
+    def __init__(self, venv=DEFAULT_VENV, backend='postgresql', workers=3, start_timeout=90,
+                 conf=None):
+        """``conf``: {section: {option: value}} written over the keystone.conf made here."""
         self.venv = venv
+        self.conf_overrides = conf or {}
         self.backend = backend
         self.workers = workers
         self.start_timeout = start_timeout
@@ -82,6 +102,7 @@ class Keystone(object):
         self.auth_url = None
         self.log_path = None
         self.start_seconds = None
+        self.database_name = None   # kept after stop(), which drops the database
         self._dir = None
         self._conf = None
         self._db_admin = None
@@ -169,12 +190,13 @@ class Keystone(object):
             self._manager.wait()
         self._manager = None
         if self._server is not None:
-            self._server.terminate()
+            # Keystone's workers linger for seconds after gunicorn asks them to exit, and hold
+            # nothing that needs a clean exit: the whole process group goes at once.
             try:
-                self._server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._server.kill()
-                self._server.wait()
+                os.killpg(self._server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._server.wait()
             self._server = None
         if self._db_name is not None:
             with self._db_admin.connect() as conn:
@@ -204,7 +226,7 @@ class Keystone(object):
         except Exception as e:  # noqa: any driver error means the server is not usable
             raise DatabaseUnavailable('%s for Keystone is not reachable: %s'
                                       % (self.backend, e))
-        self._db_name = name
+        self._db_name = self.database_name = name
         return str(sa.engine.make_url(server).set(database=name)
                    .render_as_string(hide_password=False))
 
@@ -220,6 +242,8 @@ class Keystone(object):
             # The fewest bcrypt rounds: every log-in hashes, and the tests log in often.
             'identity': {'password_hash_rounds': '4'},
         }
+        for section, options in self.conf_overrides.items():
+            sections.setdefault(section, {}).update(options)
         with open(path, 'w') as f:
             for section, options in sections.items():
                 f.write('[%s]\n' % section)
@@ -273,10 +297,12 @@ class Keystone(object):
         with open(os.path.join(self._dir, 'gunicorn.conf.py'), 'w') as f:
             for key, value in settings.items():
                 f.write('%s = %r\n' % (key, value))
+            f.write(_ORPHAN_WATCH % {'parent': os.getpid()})
         argv = [os.path.join(self.venv, 'bin', 'gunicorn')]
         self._log.write(('--- gunicorn %r\n' % settings).encode())
         return subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                pass_fds=(fd,), env=self._env(), cwd=self._dir)
+                                pass_fds=(fd,), env=self._env(), cwd=self._dir,
+                                start_new_session=True)
 
     def _wait_until_serving(self):
         deadline = time.monotonic() + self.start_timeout
