@@ -17,11 +17,10 @@ SERVICE_TYPE = 'vm-migration'
 def make_client(instance):
     """vmmig-api's client on the ``openstack`` command's session."""
     from vmmig.api import client
-    endpoint = getattr(instance, '_cli_options', None)
-    endpoint = getattr(endpoint, 'vmmig_endpoint', None) if endpoint else None
-    return client.ApiClient(instance.session, endpoint=endpoint or utils.env(
-        'OS_VMMIG_ENDPOINT') or None, service_type=SERVICE_TYPE,
-        interface=instance.interface, region_name=instance.region_name)
+    endpoint = instance.get_configuration().get('vmmig_endpoint')
+    return client.ApiClient(instance.session, endpoint=endpoint or None,
+                            service_type=SERVICE_TYPE, interface=instance.interface,
+                            region_name=instance.region_name)
 
 
 def build_option_parser(parser):
@@ -30,4 +29,8 @@ def build_option_parser(parser):
                                           default=DEFAULT_API_VERSION),
                         help='vmmig API version, default %s (env: '
                              'OS_VMMIG_API_VERSION)' % DEFAULT_API_VERSION)
+    parser.add_argument('--os-vmmig-endpoint', metavar='<url>',
+                        default=utils.env('OS_VMMIG_ENDPOINT'),
+                        help='URL of vmmig-api, instead of the catalog\'s %s endpoint '
+                             '(env: OS_VMMIG_ENDPOINT)' % SERVICE_TYPE)
     return parser

@@ -27,3 +27,22 @@ def test_every_vmmig_command_is_an_openstack_command():
         assert module == commands.__name__
         assert issubclass(command, cli.COMMANDS[name[len('vmmig_'):].replace('_', ' ')])
         assert commands._OnTheApi in command.__mro__
+
+
+def test_openstack_vmmig_names_an_unreachable_endpoint_in_one_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    url = 'http://127.0.0.1:%d' % port
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    env['HOME'] = str(tmp_path)
+    openstack = os.path.join(os.path.dirname(sys.executable), 'openstack')
+    result = subprocess.run([openstack, '--os-auth-type', 'none', '--os-vmmig-endpoint',
+                             url, 'vmmig', 'migration', 'list'], capture_output=True,
+                            text=True, timeout=120, env=env, cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith('vmmig-api cannot be reached: %s/' % url), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
