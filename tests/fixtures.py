@@ -66,6 +66,14 @@ class ConfFixture(fixtures.Fixture):
             self.conf.config(**{name: value}, group=group or None)
         self.addCleanup(db.dispose)
         self.addCleanup(rpc.cleanup)
+        self.addCleanup(_forget_where_set, 'transport_url')
+
+
+def _forget_where_set(name, group=None):
+    """oslo.config keeps an option's location 'set_override' once its override is
+    cleared, so vmmig.config.is_embedded() would go on seeing a transport_url set by
+    the tests that follow (the CLI's embedded tests): forget it."""
+    CONF._get_opt_info(name, group).pop('location', None)
 
 
 class DatabaseFixture(fixtures.Fixture):
@@ -468,3 +476,53 @@ def endpoint_function(func):
             break
         func = inspect.unwrap(inner[0])
     return func
+
+
+def free_port():
+    """A TCP port nobody listens on now (bound to port 0, then released)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class ApiProcess(fixtures.Fixture):
+    """vmmig-api as a process of ``services`` (ServiceProcesses), on a free port.
+
+    ``sections``: its own options ({section: {key: value}}), [api] auth_strategy and
+    [keystone_authtoken] among them.
+    """
+
+    def __init__(self, services, sections=None, name='api'):
+        self.services = services
+        self.sections = sections or {}
+        self.name = name
+
+    def _setUp(self):
+        import requests
+        self.port = free_port()
+        sections = {k: dict(v) for k, v in self.sections.items()}
+        sections.setdefault('api', {}).update(port=self.port, host='127.0.0.1')
+        self.url = 'http://127.0.0.1:%d' % self.port
+        proc = self.services._spawn(self.name, 'vmmig.cmd.api', self.name, sections)
+        self.addCleanup(self._stop, proc)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(self.url + '/', timeout=2)
+                return
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError('vmmig-api did not start:\n%s'
+                                         % self.services.log(self.name)[-3000:])
+                time.sleep(0.2)
+
+    def _stop(self, proc):
+        self.services.procs.pop(self.name, None)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

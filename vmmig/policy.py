@@ -93,7 +93,9 @@ def _frozen(values):
 def _decision_key(rule, ctxt, target):
     """What the enforcer's answer depends on, or None when it cannot be a key."""
     try:
-        key = (rule, _frozen(ctxt.to_policy_values()), _frozen(target))
+        # [api] operator_projects too: rule operator_project reads it at each check.
+        key = (rule, _frozen(ctxt.to_policy_values()), _frozen(target),
+               tuple(CONF.api.operator_projects or ()))
         hash(key)
     except TypeError:  # a value that is not hashable: checked each time
         return None
@@ -135,12 +137,17 @@ def authorize(ctxt, rule, target=None, action=None):
     if not isinstance(ctxt, vcontext.RequestContext):
         ctxt = vcontext.RequestContext.from_dict(dict(ctxt or {}), overwrite=False)
     if target is None:
-        target = {'project_id': ctxt.project_id, 'user_id': ctxt.user_id}
+        # The project's name too: rule operator_project accepts names.
+        target = {'project_id': ctxt.project_id, 'user_id': ctxt.user_id,
+                  'project_name': ctxt.project_name}
     if not _allowed(rule, ctxt, target):
         LOG.warning('Policy rule %s refused %s to user %s with roles %s', rule,
                     action or rule, vcontext.who(ctxt), ctxt.roles)
-        raise exception.PolicyNotAuthorized(rule=rule, action=action or rule,
-                                            user=vcontext.who(ctxt) or '(none)',
+        user = vcontext.who(ctxt) or '(none)'
+        project = ctxt.project_name or ctxt.project_id
+        if project:
+            user = '%s of project %s' % (user, project)
+        raise exception.PolicyNotAuthorized(rule=rule, action=action or rule, user=user,
                                             roles=', '.join(ctxt.roles) or '(none)')
 
 
