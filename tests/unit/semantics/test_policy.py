@@ -231,3 +231,19 @@ def test_a_kept_decision_is_the_one_of_those_credentials(make_cloud):
                 policy.authorize(vcontext.new('a', roles), 'vmmig:migration:create')
         policy.authorize(vcontext.new('a', ['reader']), 'vmmig:migration:list')
         policy.authorize(vcontext.new('a', ['reader', 'member']), 'vmmig:migration:list')
+
+
+def test_a_kept_decision_follows_the_operator_projects(make_cloud):
+    # Rule operator_project reads [api] operator_projects at each check: a decision
+    # kept under one list is not the answer under another.
+    make_cloud(helpers.cluster({'vm1': helpers.vm('a')}))
+    policy.reset()
+    ctxt = vcontext.new('a', ['admin'], project_id='p-other', project_name='other')
+    policy.authorize(ctxt, 'vmmig:migration:create')
+    CONF.set_override('operator_projects', ['ops'], group='api')
+    try:
+        with pytest.raises(exception.PolicyNotAuthorized):
+            policy.authorize(ctxt, 'vmmig:migration:create')
+    finally:
+        CONF.clear_override('operator_projects', group='api')
+    policy.authorize(ctxt, 'vmmig:migration:create')
