@@ -610,12 +610,20 @@ def main():
     parser = argparse.ArgumentParser(prog='python -m tests.openstack.nova',
                                      description=main.__doc__)
     parser.add_argument('computes', nargs='*', metavar='HOST=DRIVER',
-                        help='compute hosts and their virt drivers (default: compute-1..3=%s)'
-                        % FAKE)
+                        help='compute hosts and their virt drivers, or a number N of hosts '
+                        'compute-1..N with %s (default: 3)' % FAKE)
     parser.add_argument('--no-keystone', action='store_true',
                         help='no Keystone: nova-api and placement trust identity headers')
     args = parser.parse_args()
-    computes = dict(arg.split('=', 1) for arg in args.computes) or 3
+    # SIGTERM stops it as Ctrl-C does (with clean-up).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if len(args.computes) == 1 and args.computes[0].isdigit():
+        computes = int(args.computes[0])
+    elif all('=' in arg for arg in args.computes):
+        computes = dict(arg.split('=', 1) for arg in args.computes) or 3
+    else:
+        parser.error('give HOST=DRIVER pairs or one number of hosts')
     keystone = None
     if not args.no_keystone:
         from tests.openstack import keystone as keystone_mod
@@ -630,7 +638,7 @@ def main():
         if keystone is not None:
             print('as vmmig-admin:\n%s' % '\n'.join(
                 'export %s=%s' % kv for kv in sorted(keystone.auth_env('vmmig-admin').items())))
-        print('Ctrl-C stops')
+        print('Ctrl-C or SIGTERM stops', flush=True)
         signal.pause()
     except KeyboardInterrupt:
         pass
