@@ -105,13 +105,19 @@ class NovaCloud(object):
     ``{'nova-a': FAKE, 'nova-b': FAKE, 'nova-c': FAKE_LIVE}``; an int N gives N hosts
     ``compute-1``... with ``fake.FakeDriver``. ``keystone`` is the Keystone fixture
     (tests/openstack/keystone.py); without it nova-api and placement trust the
-    identity headers a client sends (for bringing Nova up by hand only).
+    identity headers a client sends (for bringing Nova up by hand only). ``conf``
+    ({section: {option: value}}) is written over the generated nova.conf.
+
+    Start and stop it from one thread: each service ends when the thread that started
+    it does (PR_SET_PDEATHSIG).
     """
 
-    def __init__(self, computes=3, keystone=None, workdir=None, prefix='vmmig'):
+    def __init__(self, computes=3, keystone=None, workdir=None, prefix='vmmig', conf=None):
         if isinstance(computes, int):
             computes = {'compute-%d' % (i + 1): FAKE for i in range(computes)}
         self.drivers = dict(computes)
+        # {section: {option: value}} written over the generated nova.conf.
+        self.conf = conf or {}
         self.keystone = keystone
         self.suffix = uuid.uuid4().hex[:8]
         self.prefix = prefix
@@ -459,6 +465,8 @@ class NovaCloud(object):
             'oslo_policy': {'enforce_scope': 'false', 'enforce_new_defaults': 'false'},
             'os_vif_ovs': {},
         }
+        for section, opts in self.conf.items():
+            nova.setdefault(section, {}).update(opts)
         with open(self._nova_conf, 'w') as f:
             f.write(_ini(nova))
 
