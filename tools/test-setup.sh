@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installs and starts everything the test suite needs on a fresh Debian machine:
-# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), Keystone, Nova and Placement (tools/openstack),
+# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), Keystone (tools/openstack),
 # libvirt + QEMU, the test guest, and tox. Idempotent: what is already there is left alone.
 # Run as root.
 set -euo pipefail
@@ -47,16 +47,16 @@ if ! port_open 6379; then
 fi
 for p in 5672 5432 3306 6379; do port_open $p || { echo "test-setup: port $p still closed" >&2; exit 1; }; done
 
-# A real Keystone, and real Nova and Placement, each in its own virtualenv (tools/openstack),
-# for the identity tests and the tests against Nova.
-openstack_start=$(date +%s)
+# A real Keystone in its own virtualenv (tools/openstack), for the identity tests.
 "$HERE/openstack/setup-keystone.sh"
-"$HERE/openstack/setup-nova.sh"
-echo "openstack setup s $(( $(date +%s) - openstack_start ))"
 
 # libvirt, QEMU and the test guest (tools/virt).
 "$HERE/virt/vmmig-virt-env" install
 "$HERE/virt/vmmig-virt-env" guest
+
+# Real Nova and Placement in their own virtualenv (tools/openstack), for the tests against
+# Nova; prints "openstack setup s <seconds>".
+"$HERE/openstack/setup-nova.sh"
 
 python3 -m pip install -q --disable-pip-version-check 'tox>=4' 2>&1 | grep -v '^WARNING: Location' || true
 echo "test-setup: ready"
