@@ -61,5 +61,9 @@ echo "test-setup: RabbitMQ vhost vmmig-test, passwords in /etc/vmmig/rabbitmq-pa
 "$HERE/virt/vmmig-virt-env" install
 "$HERE/virt/vmmig-virt-env" guest
 
+# Real Nova and Placement in their own virtualenv (tools/openstack), for the tests against
+# Nova; prints "openstack setup s <seconds>".
+"$HERE/openstack/setup-nova.sh"
+
 python3 -m pip install -q --disable-pip-version-check 'tox>=4' 2>&1 | grep -v '^WARNING: Location' || true
 echo "test-setup: ready"

@@ -1,0 +1,57 @@
+#!/bin/bash
+# Installs real Nova and Placement (nova, openstack-placement, gunicorn, keystonemiddleware,
+# the MySQL and PostgreSQL drivers) into their own virtualenv, pinned by
+# nova-requirements.txt, for the functional tests (tests/openstack/nova.py starts them).
+# Idempotent: a virtualenv already built from the same pins on the same Python is left
+# alone. Run as root on Debian 12; prints "openstack setup s <seconds>".
+#
+#   VMMIG_OPENSTACK_DIR   where the venvs live (default /opt/vmmig-openstack)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+START=$(date +%s)
+BASE=${VMMIG_OPENSTACK_DIR:-/opt/vmmig-openstack}
+VENV=$BASE/nova
+REQS=$HERE/nova-requirements.txt
+STAMP=$VENV/.vmmig-requirements.sha256
+PIP_QUIET=(-q --disable-pip-version-check)
+
+PYTHON=${PYTHON:-python3}
+want=$( (cat "$REQS"; "$PYTHON" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -f "$VENV/etc/nova/api-paste.ini" ]; then
+  echo "nova setup: $VENV is up to date"
+else
+  if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "nova setup: installing python3-venv"
+    apt-get -o DPkg::Lock::Timeout=600 -y -q update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q \
+      install --no-install-recommends python3-venv >/dev/null
+  fi
+  echo "nova setup: building $VENV from $REQS"
+  rm -rf "$VENV"
+  mkdir -p "$BASE"
+  "$PYTHON" -m venv "$VENV"
+  # pip's "Location ... is ignored" warnings about this machine's local indexes are noise.
+  "$VENV/bin/pip" install "${PIP_QUIET[@]}" --no-input -r "$REQS" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  # pip's own exit status is hidden by the filter above: ask the result instead.
+  "$VENV/bin/python" -W ignore -c \
+    'import nova.api.openstack.wsgi_app, placement.deploy, gunicorn, pymysql, psycopg2, keystonemiddleware'
+  "$VENV/bin/pip" check --disable-pip-version-check >/dev/null
+
+  # The nova wheel lacks api-paste.ini; the sdist of the same version has it.
+  version=$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("nova"))')
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  "$VENV/bin/pip" download "${PIP_QUIET[@]}" --no-binary :all: --no-deps -d "$tmp" "nova==$version" \
+    2>&1 | grep -v "^WARNING: Location" || true
+  mkdir -p "$VENV/etc/nova"
+  tar -xzf "$tmp"/nova-"$version".tar.gz -O "nova-$version/etc/nova/api-paste.ini" > "$VENV/etc/nova/api-paste.ini"
+  grep -q '^\[composite:osapi_compute\]' "$VENV/etc/nova/api-paste.ini"
+  echo "$want" > "$STAMP"
+fi
+
+# The fixture gives each test run its own RabbitMQ vhost with rabbitmqctl.
+command -v rabbitmqctl >/dev/null || { echo "nova setup: rabbitmqctl not found" >&2; exit 1; }
+echo "nova setup: nova $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("nova"))')," \
+  "openstack-placement $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("openstack-placement"))')"
+echo "openstack setup s $(( $(date +%s) - START ))"
