@@ -48,7 +48,9 @@ fi
 for p in 5672 5432 3306 6379; do port_open $p || { echo "test-setup: port $p still closed" >&2; exit 1; }; done
 
 # A real Keystone in its own virtualenv (tools/openstack), for the identity tests.
+OPENSTACK_START=$(date +%s)
 "$HERE/openstack/setup-keystone.sh"
+OPENSTACK_SECONDS=$(( $(date +%s) - OPENSTACK_START ))
 
 # RabbitMQ users of the services (README, "Trust"): a vhost and users for a try by
 # hand; each functional test run makes its own with the same script, which is why
@@ -62,8 +64,10 @@ echo "test-setup: RabbitMQ vhost vmmig-test, passwords in /etc/vmmig/rabbitmq-pa
 "$HERE/virt/vmmig-virt-env" guest
 
 # Real Nova and Placement in their own virtualenv (tools/openstack), for the tests against
-# Nova; prints "openstack setup s <seconds>".
+# Nova. "openstack setup s" is the time of both OpenStack set-ups.
+OPENSTACK_START=$(date +%s)
 "$HERE/openstack/setup-nova.sh"
+echo "openstack setup s $(( OPENSTACK_SECONDS + $(date +%s) - OPENSTACK_START ))"
 
 python3 -m pip install -q --disable-pip-version-check 'tox>=4' 2>&1 | grep -v '^WARNING: Location' || true
 echo "test-setup: ready"

@@ -3,7 +3,7 @@
 # the MySQL and PostgreSQL drivers) into their own virtualenv, pinned by
 # nova-requirements.txt, for the functional tests (tests/openstack/nova.py starts them).
 # Idempotent: a virtualenv already built from the same pins on the same Python is left
-# alone. Run as root on Debian 12; prints "openstack setup s <seconds>".
+# alone. Run as root on Debian 12; prints "nova setup s <seconds>".
 #
 #   VMMIG_OPENSTACK_DIR   where the venvs live (default /opt/vmmig-openstack)
 set -euo pipefail
@@ -54,4 +54,4 @@ fi
 command -v rabbitmqctl >/dev/null || { echo "nova setup: rabbitmqctl not found" >&2; exit 1; }
 echo "nova setup: nova $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("nova"))')," \
   "openstack-placement $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("openstack-placement"))')"
-echo "openstack setup s $(( $(date +%s) - START ))"
+echo "nova setup s $(( $(date +%s) - START ))"
