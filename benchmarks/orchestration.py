@@ -21,7 +21,20 @@ one migration (``migrate_server``) and wait for its end notification before
 asking for the next, so the per-migration figures are not queueing time. The
 bare loop uses the same number of concurrent callers.
 
-    python benchmarks/orchestration.py [--migrations 300] [--agents 100]
+Then, with the same services, what the request context and the policy checks
+cost: ``--policy-pairs`` pairs of batches of ``--policy-batch`` migrations, the
+first of each pair as vmmig runs (every RPC message carries the caller's
+context, the conductor checks each endpoint's rule), the second with the checks
+off and ``{}`` as every message's context (vmmig.policy.benchmark_checks, and a
+serializer of this script's); on/off alternate in one run (ABAB...). Prints::
+
+    policy ratio <R> (95% interval <lo>..<hi>, <n> pairs)
+
+the mean of the pairs' wall-time ratios (on / off) with its t-interval, and
+whether it meets the target, at most 1.05. The per-migration figures above
+leave these migrations out.
+
+    python benchmarks/orchestration.py [--migrations 300] [--agents 100] [--policy-pairs 10]
 """
 
 import argparse
@@ -29,6 +42,7 @@ import collections
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,8 +117,49 @@ def _install_rpc_counter(path):
         with open(to, 'w') as f:
             json.dump(snapshot, f)
     atexit.register(dump)
-    # SIGUSR1: the counts so far, which the benchmark takes off (the start-up's).
-    signal.signal(signal.SIGUSR1, lambda *_a: dump(path + '.before'))
+    # SIGUSR1: the counts so far, which the benchmark takes off (the start-up's); a
+    # second one: the counts at the end of the measured migrations (the policy pairs
+    # that follow are not in the per-migration figures).
+    marks = iter(('.before', '.after'))
+    signal.signal(signal.SIGUSR1, lambda *_a: dump(path + next(marks, '.after')))
+
+
+# -- The policy checks and the request context, on and off ----------------------
+
+_CHECKS_ON = [True]
+
+
+def _install_policy_switch(path=None):
+    """Let this process's policy checks and request contexts be turned off and on:
+    with them off the conductor checks no rule (vmmig.policy.benchmark_checks) and
+    every RPC message this process sends carries ``{}`` as its context (what a
+    client before the request context sent). Call before any RPC client or server is
+    made. Returns the switch; with ``path``, SIGUSR2 flips it too and the new state
+    is written to ``path.checks``."""
+    from vmmig import policy
+    from vmmig import rpc
+
+    class SwitchedSerializer(rpc.RequestContextSerializer):
+        def serialize_context(self, ctxt):
+            if _CHECKS_ON[0]:
+                return super(SwitchedSerializer, self).serialize_context(ctxt)
+            return {}
+
+    rpc.SERIALIZER = SwitchedSerializer()
+
+    def switch(on):
+        _CHECKS_ON[0] = on
+        policy.benchmark_checks(on)
+
+    def flip(*_a):
+        switch(not _CHECKS_ON[0])
+        with open(path + '.checks.tmp', 'w') as f:
+            f.write('on' if _CHECKS_ON[0] else 'off')
+        os.rename(path + '.checks.tmp', path + '.checks')
+
+    if path:
+        signal.signal(signal.SIGUSR2, flip)
+    return switch
 
 
 def role_main(argv):
@@ -116,6 +171,7 @@ def role_main(argv):
     if role == 'bare-server':
         return _bare_server(rest)
     _install_rpc_counter(counts_path)
+    _install_policy_switch(counts_path)
     if role == 'conductor':
         from vmmig.cmd import conductor
         conductor.main(rest)
@@ -356,6 +412,7 @@ class Services(object):
             'agent': {'topic': self.exchange + '-agent'},
             # High limits: this measures orchestration, not throttling.
             'conductor': {'topic': self.exchange + '-conductor',
+                          'report_topic': self.exchange + '-conductor-report',
                           'max_concurrent_migrations': 10000,
                           'max_outbound_per_host': 10000, 'max_inbound_per_host': 10000,
                           'worker_threads': args.worker_threads},
@@ -371,6 +428,7 @@ class Services(object):
             sections.setdefault(section or 'DEFAULT', {})[name] = value
         write_config(self.config_file, sections)
         self.procs = {}
+        self.checks = True  # the policy checks and request contexts (SIGUSR2 flips)
 
     def _spawn(self, name, role, args):
         log = open(os.path.join(self.dir, name + '.out'), 'ab')
@@ -413,15 +471,42 @@ class Services(object):
         from vmmig import conf
         return conf.CONF.database.connection
 
-    def mark(self):
-        """From now on the counts are the migrations': each process notes its own."""
+    def mark(self, suffix='.before'):
+        """From now on the counts are the migrations' (``.before``), or up to now they
+        were (``.after``): each process notes its own."""
         for proc, path in self.procs.values():
             proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + 10
-        while not all(os.path.exists(path + '.before') for _p, path in self.procs.values()):
+        while not all(os.path.exists(path + suffix) for _p, path in self.procs.values()):
             if time.monotonic() > deadline:
                 sys.exit('the services did not note their counts; see %s' % self.dir)
             time.sleep(0.05)
+
+    def switch_checks(self, on, switch_here):
+        """Turn the policy checks and request contexts of every process on or off
+        (``switch_here``: this process's). Turning on, the senders first and the
+        conductor once their last contextless messages are in; turning off, the
+        conductor first: no message in between is refused for want of a context."""
+        if on == self.checks:
+            return
+        self.checks, state = on, 'on' if on else 'off'
+        conductor = ['conductor']
+        senders = [name for name in self.procs if name != 'conductor']
+        for group in ((senders, conductor) if on else (conductor, senders)):
+            if group is senders:
+                switch_here(on)
+            for name in group:
+                self.procs[name][0].send_signal(signal.SIGUSR2)
+            deadline = time.monotonic() + 10
+            for name in group:
+                path = self.procs[name][1] + '.checks'
+                while not (os.path.exists(path) and open(path).read() == state):
+                    if time.monotonic() > deadline:
+                        sys.exit('%s did not turn its checks %s; see %s'
+                                 % (name, state, self.dir))
+                    time.sleep(0.01)
+            if on and group is senders:
+                time.sleep(0.2)
 
     def cpu(self):
         return {name: cpu_seconds(proc.pid) for name, (proc, _c) in self.procs.items()}
@@ -433,15 +518,17 @@ class Services(object):
         stop_processes([proc for proc, _c in self.procs.values()])
         counts = collections.Counter()
         for name, (proc, path) in self.procs.items():
-            if os.path.exists(path):
-                with open(path) as f:
+            end = path + '.after' if os.path.exists(path + '.after') else path
+            if os.path.exists(end):
+                with open(end) as f:
                     counts.update(json.load(f))
             if os.path.exists(path + '.before'):
                 with open(path + '.before') as f:
                     counts.subtract(json.load(f))
-        topics = [self.exchange + '-conductor', self.exchange + '-agent']
+        topics = [self.exchange + '-conductor', self.exchange + '-agent',
+                  self.exchange + '-conductor-report']
         _remove_broker_objects(
-            topics + [topics[0] + '.bench-conductor']
+            topics + [topics[0] + '.bench-conductor', topics[2] + '.bench-conductor']
             + [topics[1] + '.bench-agents-%d' % i for i in range(self.args.agent_processes)]
             + [self.exchange + '-notifications.%s' % p for p in ('info', 'error')],
             [self.exchange] + [t + '_fanout' for t in topics])
@@ -495,21 +582,27 @@ class Ends(object):
         self.transport.cleanup()
 
 
-def drive(services, args):
-    """Closed loop: ``concurrency`` submitters, one migration each at a time."""
+def conductor_api():
     from vmmig.conductor import rpcapi
     from vmmig import context as vcontext
     # An operator's request: the default policy lets an admin move VMs.
-    api = rpcapi.ConductorAPI(context=lambda: vcontext.new('bench', ['admin']))
-    ends = Ends(services.exchange)
-    names = iter(sorted(make_cluster(args.agents, args.migrations)['instances']))
+    return rpcapi.ConductorAPI(context=lambda: vcontext.new('bench', ['admin']))
+
+
+def drive(services, args, api, ends, names=None, count=None):
+    """Closed loop: ``concurrency`` submitters, one migration each at a time, until
+    ``count`` (every instance once by default) were asked for."""
+    if names is None:
+        names = iter(sorted(make_cluster(args.agents, args.migrations)['instances']))
+    left = [args.migrations if count is None else count]
     lock = threading.Lock()
     latencies, requests, outcomes, refused = [], [], collections.Counter(), []
 
     def submitter():
         while True:
             with lock:
-                name = next(names, None)
+                name = next(names, None) if left[0] > 0 else None
+                left[0] -= 1
             if name is None:
                 return
             asked = time.time()
@@ -526,10 +619,64 @@ def drive(services, args):
                 outcomes[state] += 1
 
     wall = _run_in_threads(submitter, args.concurrency)
-    ends.stop()
     for migration_id, reason in sorted(ends.reasons.items()):
         print('migration %s did not complete: %s' % (migration_id, reason))
+    ends.reasons.clear()
     return wall, latencies, requests, outcomes, refused
+
+
+def policy_pairs(services, args, api, ends, switch_here):
+    """``--policy-pairs`` pairs of batches of ``--policy-batch`` migrations, checks on
+    then off (ABAB...), the instances moved again in turn. Returns the pairs' wall
+    times, mean latencies and conductor CPU seconds, each [(on, off)], and what went
+    wrong."""
+    import itertools
+    names = itertools.cycle(sorted(make_cluster(args.agents, args.migrations)['instances']))
+    conductor = services.procs['conductor'][0].pid
+    walls, latencies, cpus, problems = [], [], [], collections.Counter()
+    for _pair in range(args.policy_pairs):
+        wall_pair, latency_pair, cpu_pair = [], [], []
+        for on in (True, False):
+            services.switch_checks(on, switch_here)
+            cpu_start = cpu_seconds(conductor)
+            wall, batch_latencies, _req, outcomes, refused = drive(
+                services, args, api, ends, names, args.policy_batch)
+            cpu_pair.append(cpu_seconds(conductor) - cpu_start)
+            wall_pair.append(wall)
+            latency_pair.append(statistics.fmean(batch_latencies or [0.0]))
+            problems['refused'] += len(refused)
+            problems['not completed'] += sum(n for state, n in outcomes.items()
+                                             if state != 'completed')
+        walls.append(tuple(wall_pair))
+        latencies.append(tuple(latency_pair))
+        cpus.append(tuple(cpu_pair))
+    services.switch_checks(True, switch_here)
+    return walls, latencies, cpus, +problems
+
+
+def print_policy_ratio(walls, latencies, cpus, problems):
+    import pairs
+    target = 1.05
+    if problems:
+        print('policy pairs: %s' % ', '.join('%d %s' % (n, k) for k, n in problems.items()))
+    if len(walls) < 2:
+        print('policy ratio: fewer than 2 pairs, no interval')
+        return
+    mean, low, high = pairs.mean_interval(on / off for on, off in walls)
+    print('policy ratio %.3f (95%% interval %.3f..%.3f, %d pairs)'
+          % (mean, low, high, len(walls)))
+    print('  target <= %.2f: %s; checks on %.2f s, off %.2f s per batch (mean)' % (
+        target, 'met' if high <= target else 'NOT met' if low > target else
+        'cannot tell, the interval holds it (more pairs: --policy-pairs)',
+        statistics.fmean(on for on, _off in walls),
+        statistics.fmean(off for _on, off in walls)))
+    print('  each pair, on/off: %s' % ' '.join('%.2f' % (on / off) for on, off in walls))
+    # Less noisy than the wall time, which is the batch's slowest migration's.
+    for label, samples in (('mean latency', latencies), ('conductor CPU', cpus)):
+        ratios = [on / off for on, off in samples if off > 0]
+        if len(ratios) >= 2:
+            print('  %s ratio %.3f (95%% interval %.3f..%.3f)'
+                  % ((label,) + pairs.mean_interval(ratios)))
 
 
 def phases(database_url):
@@ -566,6 +713,12 @@ def main():
                              'agent.heartbeat_interval=30.')
     parser.add_argument('--no-floor', dest='floor', action='store_false',
                         help='Leave out benchmarks/floor.py (the same messages, no vmmig).')
+    parser.add_argument('--policy-pairs', type=int, default=10,
+                        help='Pairs of batches with the policy checks and request '
+                             'contexts on, then off, for the policy ratio (0: none; '
+                             'more pairs, a narrower interval).')
+    parser.add_argument('--policy-batch', type=int, default=20,
+                        help='Migrations in each batch of a policy pair.')
     parser.add_argument('--keep', action='store_true',
                         help='Keep the work directory (logs) and print its path.')
     args = parser.parse_args()
@@ -579,6 +732,7 @@ def main():
     services = Services(args, workdir, db_url)
     try:
         config.parse_args(['--config-file', services.config_file], setup_logging=False)
+        switch_here = _install_policy_switch()
         services.start()
         services.wait_for_hosts()
         print('%d agents up in %d processes; %d migrations, %d at a time'
@@ -598,7 +752,8 @@ def main():
         services.mark()
         cpu_before, machine_before = services.cpu(), machine_cpu_seconds()
         cpu_before.update({'(%s)' % k: v for k, v in service_cpu_seconds().items()})
-        wall, latencies, requests, outcomes, refused = drive(services, args)
+        api, ends = conductor_api(), Ends(services.exchange)
+        wall, latencies, requests, outcomes, refused = drive(services, args, api, ends)
         cpu_after, machine_after = services.cpu(), machine_cpu_seconds()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
@@ -606,6 +761,10 @@ def main():
         cpu_after.update({'(%s)' % k: v for k, v in service_cpu_seconds().items()})
         rss = services.rss()
         queued, running = phases(db_url)
+        if args.policy_pairs:
+            services.mark('.after')
+            policy_figures = policy_pairs(services, args, api, ends, switch_here)
+        ends.stop()
         rpc.cleanup()
     finally:
         counts = services.stop()
@@ -670,6 +829,8 @@ def main():
     agents_rss = max(v for k, v in rss.items() if k.startswith('agents'))
     print('peak RSS conductor %.0f MiB, agents %.0f MiB (largest of %d processes)'
           % (rss['conductor'] / MiB, agents_rss / MiB, args.agent_processes))
+    if args.policy_pairs:
+        print_policy_ratio(*policy_figures)
     if args.keep:
         print('work directory: %s' % workdir)
     else:

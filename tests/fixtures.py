@@ -66,6 +66,14 @@ class ConfFixture(fixtures.Fixture):
             self.conf.config(**{name: value}, group=group or None)
         self.addCleanup(db.dispose)
         self.addCleanup(rpc.cleanup)
+        self.addCleanup(_forget_where_set, 'transport_url')
+
+
+def _forget_where_set(name, group=None):
+    """oslo.config keeps an option's location 'set_override' once its override is
+    cleared, so vmmig.config.is_embedded() would go on seeing a transport_url set by
+    the tests that follow (the CLI's embedded tests): forget it."""
+    CONF._get_opt_info(name, group).pop('location', None)
 
 
 class DatabaseFixture(fixtures.Fixture):
@@ -159,11 +167,13 @@ class ServiceProcesses(fixtures.Fixture):
     """vmmig-conductor and vmmig-agent as separate processes over the real RabbitMQ."""
 
     def __init__(self, hosts, database_url, cluster=None, conductors=1, extra_conf=None,
-                 agent_conf=None, agent_groups=None):
+                 agent_conf=None, agent_groups=None, own_credentials=False):
         """``extra_conf``: {section: {key: value}} for every service; ``agent_conf``:
         {host: {section: {key: value}}} for one agent only (its own [libvirt] uri, say);
         ``agent_groups``: {name: [host, ...]} served by one vmmig.cmd.agents_bulk process
-        each (simulated hosts), the other hosts by a vmmig-agent of their own."""
+        each (simulated hosts), the other hosts by a vmmig-agent of their own;
+        ``own_credentials``: a RabbitMQ vhost of this fixture's own, and each service
+        a user of its own there (tools/rabbitmq-users.sh): the CLI the api user's."""
         self.hosts = hosts
         self.agent_groups = agent_groups or {}
         self.database_url = database_url
@@ -171,6 +181,8 @@ class ServiceProcesses(fixtures.Fixture):
         self.n_conductors = conductors
         self.extra_conf = extra_conf or {}
         self.agent_conf = agent_conf or {}
+        self.own_credentials = own_credentials
+        self.urls = {}
         self.procs = {}
 
     def _setUp(self):
@@ -179,14 +191,19 @@ class ServiceProcesses(fixtures.Fixture):
         self.exchange = 'vmmig-test-%s' % uuid.uuid4().hex[:8]
         # Queue names do not include the exchange: topics of their own keep tests that
         # share the broker (other runs, other engineers) from consuming each other's calls.
+        self.admin_url = RABBIT_URL
+        if self.own_credentials:
+            self._make_users()
         sections = {
-            'DEFAULT': {'transport_url': RABBIT_URL, 'control_exchange': self.exchange,
+            'DEFAULT': {'transport_url': self.urls.get('api', RABBIT_URL),
+                        'control_exchange': self.exchange,
                         'state_path': self.dir, 'embedded': 'false', 'debug': 'false'},
             'database': {'connection': self.database_url},
             'agent': {'heartbeat_interval': '0.5', 'topic': self.exchange + '-agent'},
             'conductor': {'heartbeat_timeout': '3', 'dispatch_interval': '0.1',
                           'rpc_timeout': '20', 'progress_interval': '0.2',
-                          'topic': self.exchange + '-conductor'},
+                          'topic': self.exchange + '-conductor',
+                          'report_topic': self.exchange + '-conductor-report'},
             'live_migration': {'monitor_interval': '0.1'},
             'oslo_messaging_notifications': {'driver': 'messagingv2'},
         }
@@ -214,6 +231,48 @@ class ServiceProcesses(fixtures.Fixture):
                 self.start_agent(host)
         self.wait_for_hosts(self.hosts)
 
+    def rabbitmq_users(self, *args):
+        """tools/rabbitmq-users.sh for this fixture's vhost, users and topics."""
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              'tools', 'rabbitmq-users.sh')
+        return subprocess.run([script, '-v', self.exchange, '-u', self.exchange + '-',
+                               '-e', self.exchange, '-t', self.exchange,
+                               '-f', self.passwords] + list(args),
+                              check=True, capture_output=True, text=True, timeout=120)
+
+    def _make_users(self):
+        import urllib.parse
+        self.passwords = os.path.join(self.dir, 'rabbitmq-passwords')
+        servers = [h for h in self.hosts
+                   if not any(h in hosts for hosts in self.agent_groups.values())]
+        servers += sorted(self.agent_groups)
+        try:
+            self.rabbitmq_users('setup')
+            for name in servers:
+                self.rabbitmq_users('add-agent', name)
+            # The test's own hands (the notification listener, the tidying): all of it.
+            subprocess.run(['rabbitmqctl', '-q', 'set_permissions', '-p', self.exchange,
+                            urllib.parse.urlsplit(RABBIT_URL).username, '.*', '.*', '.*'],
+                           check=True, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.CalledProcessError) as e:
+            service_missing('rabbitmqctl (RabbitMQ users of the services, run as root)',
+                            getattr(e, 'stderr', None) or e)
+        finally:
+            self.addCleanup(self.rabbitmq_users, 'remove')
+        with open(self.passwords) as f:
+            passwords = dict(line.split() for line in f if line.strip())
+        broker = urllib.parse.urlsplit(RABBIT_URL)
+        where = '%s:%s' % (broker.hostname, broker.port or 5672)
+
+        def url(user):
+            return 'rabbit://%s:%s@%s/%s' % (user, passwords[user], where, self.exchange)
+        self.admin_url = 'rabbit://%s@%s/%s' % (broker.netloc.rsplit('@', 1)[0], where,
+                                                self.exchange)
+        self.urls = {'conductor': url(self.exchange + '-conductor'),
+                     'api': url(self.exchange + '-api')}
+        for name in servers:
+            self.urls['agent-' + name] = url('%s-agent-%s' % (self.exchange, name))
+
     def _argv(self, module, args):
         # sys.exit(main()), as the console scripts do: the CLI's exit code is its answer.
         # PR_SET_PDEATHSIG: a test run that is killed takes its services with it, instead
@@ -227,7 +286,7 @@ class ServiceProcesses(fixtures.Fixture):
         return subprocess.run(self._argv(module, args), check=True, capture_output=True,
                               text=True, timeout=120)
 
-    def _spawn(self, name, module, host, sections=None, args=()):
+    def _spawn(self, name, module, host, sections=None, args=(), url=None):
         # One small file each, read after the common file, so its sections override the
         # common ones. vmmig-agent and vmmig-conductor are told their host as the README
         # says, with --host; the process of several agents names itself in the file.
@@ -236,6 +295,8 @@ class ServiceProcesses(fixtures.Fixture):
             f.write('[DEFAULT]\n')
             if '--host' not in args:
                 f.write('host = %s\n' % host)
+            if url:
+                f.write('transport_url = %s\n' % url)
             for section, values in (sections or {}).items():
                 f.write('[%s]\n' % section)
                 for key, value in values.items():
@@ -248,15 +309,18 @@ class ServiceProcesses(fixtures.Fixture):
         return proc
 
     def start_conductor(self, name):
-        return self._spawn(name, 'vmmig.cmd.conductor', name, args=['--host', name])
+        return self._spawn(name, 'vmmig.cmd.conductor', name, args=['--host', name],
+                           url=self.urls.get('conductor'))
 
     def start_agent(self, host):
         return self._spawn('agent-' + host, 'vmmig.cmd.agent', host,
-                           self.agent_conf.get(host), args=['--host', host])
+                           self.agent_conf.get(host), args=['--host', host],
+                           url=self.urls.get('agent-' + host))
 
     def start_agent_group(self, name, hosts):
         return self._spawn(name, 'vmmig.cmd.agents_bulk', name,
-                           args=['--hosts', ','.join(hosts), '--name', name])
+                           args=['--hosts', ','.join(hosts), '--name', name],
+                           url=self.urls.get('agent-' + name))
 
     def kill(self, name, sig=signal.SIGKILL):
         proc = self.procs.pop(name)
@@ -279,7 +343,8 @@ class ServiceProcesses(fixtures.Fixture):
 
     @property
     def topics(self):
-        return (self.exchange + '-conductor', self.exchange + '-agent')
+        return (self.exchange + '-conductor', self.exchange + '-conductor-report',
+                self.exchange + '-agent')
 
     def remove_broker_objects(self, queues=None):
         """Delete this fixture's queues and exchanges: the broker outlives the test."""
@@ -293,7 +358,7 @@ class ServiceProcesses(fixtures.Fixture):
         else:
             exchanges = []
         try:
-            with kombu.Connection(RABBIT_URL.replace('rabbit://', 'amqp://'),
+            with kombu.Connection(self.admin_url.replace('rabbit://', 'amqp://'),
                                   connect_timeout=3) as conn:
                 channel = conn.channel()
                 for queue in queues:
@@ -355,7 +420,7 @@ class Notifications(fixtures.Fixture):
         # A configuration object of its own: the global CONF belongs to the unit tests.
         conf = cfg.ConfigOpts()
         conf([], project='vmmig-test', default_config_files=[])
-        transport = messaging.get_notification_transport(conf, url=RABBIT_URL)
+        transport = messaging.get_notification_transport(conf, url=self.services.admin_url)
         self.addCleanup(transport.cleanup)
         self.pool = self.services.exchange + '-listener'
         target = messaging.Target(topic=self.topic, exchange=self.services.exchange)
@@ -411,3 +476,53 @@ def endpoint_function(func):
             break
         func = inspect.unwrap(inner[0])
     return func
+
+
+def free_port():
+    """A TCP port nobody listens on now (bound to port 0, then released)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class ApiProcess(fixtures.Fixture):
+    """vmmig-api as a process of ``services`` (ServiceProcesses), on a free port.
+
+    ``sections``: its own options ({section: {key: value}}), [api] auth_strategy and
+    [keystone_authtoken] among them.
+    """
+
+    def __init__(self, services, sections=None, name='api'):
+        self.services = services
+        self.sections = sections or {}
+        self.name = name
+
+    def _setUp(self):
+        import requests
+        self.port = free_port()
+        sections = {k: dict(v) for k, v in self.sections.items()}
+        sections.setdefault('api', {}).update(port=self.port, host='127.0.0.1')
+        self.url = 'http://127.0.0.1:%d' % self.port
+        proc = self.services._spawn(self.name, 'vmmig.cmd.api', self.name, sections)
+        self.addCleanup(self._stop, proc)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(self.url + '/', timeout=2)
+                return
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError('vmmig-api did not start:\n%s'
+                                         % self.services.log(self.name)[-3000:])
+                time.sleep(0.2)
+
+    def _stop(self, proc):
+        self.services.procs.pop(self.name, None)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

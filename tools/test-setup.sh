@@ -1,8 +1,8 @@
 #!/bin/bash
 # Installs and starts everything the test suite needs on a fresh Debian machine:
-# RabbitMQ, PostgreSQL, MariaDB, Redis (where none answers), Keystone, Nova and Placement (tools/openstack),
-# libvirt + QEMU, the test guest, and tox. Idempotent: what is already there is left alone.
-# Run as root.
+# RabbitMQ (and its users of vmmig's services), PostgreSQL, MariaDB, Redis (where none
+# answers), Keystone (tools/openstack), libvirt + QEMU, the test guest, and tox.
+# Idempotent: what is already there is left alone. Run as root.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export DEBIAN_FRONTEND=noninteractive
@@ -47,16 +47,27 @@ if ! port_open 6379; then
 fi
 for p in 5672 5432 3306 6379; do port_open $p || { echo "test-setup: port $p still closed" >&2; exit 1; }; done
 
-# A real Keystone, and real Nova and Placement, each in its own virtualenv (tools/openstack),
-# for the identity tests and the tests against Nova.
-openstack_start=$(date +%s)
+# A real Keystone in its own virtualenv (tools/openstack), for the identity tests.
+OPENSTACK_START=$(date +%s)
 "$HERE/openstack/setup-keystone.sh"
-"$HERE/openstack/setup-nova.sh"
-echo "openstack setup s $(( $(date +%s) - openstack_start ))"
+OPENSTACK_SECONDS=$(( $(date +%s) - OPENSTACK_START ))
+
+# RabbitMQ users of the services (README, "Trust"): a vhost and users for a try by
+# hand; each functional test run makes its own with the same script, which is why
+# the tests need rabbitmqctl (this machine's broker, run as root).
+"$HERE/rabbitmq-users.sh" -v vmmig-test -u vmmig-test- -e vmmig-test -t vmmig setup
+"$HERE/rabbitmq-users.sh" -v vmmig-test -u vmmig-test- -e vmmig-test -t vmmig add-agent sim-a
+echo "test-setup: RabbitMQ vhost vmmig-test, passwords in /etc/vmmig/rabbitmq-passwords"
 
 # libvirt, QEMU and the test guest (tools/virt).
 "$HERE/virt/vmmig-virt-env" install
 "$HERE/virt/vmmig-virt-env" guest
+
+# Real Nova and Placement in their own virtualenv (tools/openstack), for the tests against
+# Nova. "openstack setup s" is the time of both OpenStack set-ups.
+OPENSTACK_START=$(date +%s)
+"$HERE/openstack/setup-nova.sh"
+echo "openstack setup s $(( OPENSTACK_SECONDS + $(date +%s) - OPENSTACK_START ))"
 
 python3 -m pip install -q --disable-pip-version-check 'tox>=4' 2>&1 | grep -v '^WARNING: Location' || true
 echo "test-setup: ready"

@@ -142,6 +142,15 @@ class HostServedElsewhere(Invalid):
     code = 409
 
 
+class RouteRefused(VmmigException):
+    """A message reached an RPC server's queue other than through its topic's exchanges
+    (vmmig.rpc.RoutedDispatcher)."""
+
+    msg_fmt = ("%(method)s refused: it was delivered by exchange %(exchange)s, not "
+               "through %(allowed)s, the only ones whose publishers the broker checks")
+    code = 403
+
+
 class HostNotServed(VmmigException):
     msg_fmt = ("Agent process %(agent)s does not serve host %(host)s (it serves "
                "%(served)s): the host registered elsewhere since")

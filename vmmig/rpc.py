@@ -4,13 +4,18 @@ The embedded mode (no transport_url) uses oslo.messaging's in-process
 ``fake://`` driver: the same clients and endpoints, no broker.
 """
 
+import logging
+
 import oslo_messaging as messaging
+from oslo_messaging.rpc import dispatcher as rpc_dispatcher
+from oslo_messaging.rpc import server as rpc_server
 
 from vmmig import conf
 from vmmig import config
 from vmmig import context as vcontext
 from vmmig import exception
 
+LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 ALLOWED_EXMODS = ['vmmig.exception']
@@ -102,9 +107,42 @@ def _checked_cap(cap, version, option):
     return cap
 
 
+class RoutedDispatcher(rpc_dispatcher.RPCDispatcher):
+    """Dispatches only what came through the topic's exchanges.
+
+    RabbitMQ checks who may publish to an exchange and, on a topic exchange, with
+    which routing key; but every service that answers calls may publish to the
+    default exchange (the answers go there), and the default exchange delivers to
+    any queue named by the routing key, an RPC server's among them. A message the
+    broker delivered from the default exchange (or any exchange other than the
+    control exchange and the topic's fanout exchange) is refused here; the broker
+    says which exchange delivered it, the sender cannot. Drivers that do not say
+    (the in-process ``fake://``) are not checked.
+    """
+
+    def __init__(self, endpoints, serializer, exchanges):
+        super(RoutedDispatcher, self).__init__(endpoints, serializer)
+        self.exchanges = frozenset(exchanges)
+
+    def dispatch(self, incoming):
+        raw = getattr(incoming.message, '_raw_message', None)
+        info = getattr(raw, 'delivery_info', None)
+        if info is not None and info.get('exchange') not in self.exchanges:
+            LOG.warning('Refused %s: delivered by exchange %r with routing key %r, not '
+                        'through %s', incoming.message.get('method'), info.get('exchange'),
+                        info.get('routing_key'), ', '.join(sorted(self.exchanges)))
+            raise exception.RouteRefused(method=incoming.message.get('method'),
+                                         exchange=info.get('exchange') or '(default)',
+                                         allowed=', '.join(sorted(self.exchanges)))
+        return super(RoutedDispatcher, self).dispatch(incoming)
+
+
 def get_server(topic, server, endpoints):
     target = messaging.Target(topic=topic, server=server)
-    return messaging.get_rpc_server(get_transport(), target, endpoints, serializer=SERIALIZER)
+    # The transport's exchange is [DEFAULT] control_exchange (oslo.messaging's option).
+    exchanges = (CONF.control_exchange, '%s_fanout' % topic)
+    return rpc_server.RPCServer(get_transport(), target,
+                                RoutedDispatcher(endpoints, SERIALIZER, exchanges))
 
 
 def get_notifier(publisher_id):

@@ -9,6 +9,7 @@ import oslo_messaging as messaging
 
 from vmmig.agent import manager as agent_manager
 from vmmig.agent import router
+from vmmig.conductor import endpoints
 from vmmig.conductor import manager as conductor_manager
 from vmmig import conf
 from vmmig import plugins
@@ -23,17 +24,26 @@ class ConductorService(object):
     def __init__(self, name=None):
         plugins.validate_enabled()
         self.manager = conductor_manager.ConductorManager(name)
-        self.server = rpc.get_server(CONF.conductor.topic, self.manager.name, [self.manager])
+        # Two topics, so that the broker lets agents publish reports and nothing else.
+        self.servers = [
+            rpc.get_server(CONF.conductor.topic, self.manager.name,
+                           [endpoints.operator_endpoint(self.manager)]),
+            rpc.get_server(CONF.conductor.report_topic, self.manager.name,
+                           [endpoints.report_endpoint(self.manager)]),
+        ]
 
     def start(self):
-        self.server.start()
+        for server in self.servers:
+            server.start()
         self.manager.start()
         LOG.info('Conductor %s started', self.manager.name)
 
     def stop(self):
         self.manager.stop()
-        self.server.stop()
-        self.server.wait()
+        for server in self.servers:
+            server.stop()
+        for server in self.servers:
+            server.wait()
 
 
 class AgentService(object):

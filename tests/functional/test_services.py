@@ -6,6 +6,8 @@ hosts' state files and from the notifications a real listener receives.
 
 h1 and h2 are served by one agent process (vmmig.cmd.agents_bulk, one RPC
 server for both, as the benchmark's agents are); h3 by a vmmig-agent of its own.
+Each service connects as a RabbitMQ user of its own (tools/rabbitmq-users.sh), the
+CLI as the operators' one: what the README's Trust section says is what runs here.
 """
 
 import json
@@ -114,7 +116,7 @@ def cloud(request):
         database = use(vfix.DatabaseFixture(request.param))
         services = use(vfix.ServiceProcesses(
             sorted(CLUSTER['hosts']), database.url, cluster=CLUSTER,
-            agent_groups={AGENT_GROUP: ['h1', 'h2']},
+            agent_groups={AGENT_GROUP: ['h1', 'h2']}, own_credentials=True,
             extra_conf={'agent': {'heartbeat_interval': HEARTBEAT_INTERVAL},
                         'conductor': {'heartbeat_timeout': HEARTBEAT_TIMEOUT,
                                       'dispatch_interval': DISPATCH_INTERVAL}}))

@@ -105,13 +105,19 @@ class NovaCloud(object):
     ``{'nova-a': FAKE, 'nova-b': FAKE, 'nova-c': FAKE_LIVE}``; an int N gives N hosts
     ``compute-1``... with ``fake.FakeDriver``. ``keystone`` is the Keystone fixture
     (tests/openstack/keystone.py); without it nova-api and placement trust the
-    identity headers a client sends (for bringing Nova up by hand only).
+    identity headers a client sends (for bringing Nova up by hand only). ``conf``
+    ({section: {option: value}}) is written over the generated nova.conf.
+
+    Start and stop it from one thread: each service ends when the thread that started
+    it does (PR_SET_PDEATHSIG).
     """
 
-    def __init__(self, computes=3, keystone=None, workdir=None, prefix='vmmig'):
+    def __init__(self, computes=3, keystone=None, workdir=None, prefix='vmmig', conf=None):
         if isinstance(computes, int):
             computes = {'compute-%d' % (i + 1): FAKE for i in range(computes)}
         self.drivers = dict(computes)
+        # {section: {option: value}} written over the generated nova.conf.
+        self.conf = conf or {}
         self.keystone = keystone
         self.suffix = uuid.uuid4().hex[:8]
         self.prefix = prefix
@@ -459,6 +465,8 @@ class NovaCloud(object):
             'oslo_policy': {'enforce_scope': 'false', 'enforce_new_defaults': 'false'},
             'os_vif_ovs': {},
         }
+        for section, opts in self.conf.items():
+            nova.setdefault(section, {}).update(opts)
         with open(self._nova_conf, 'w') as f:
             f.write(_ini(nova))
 
@@ -610,12 +618,20 @@ def main():
     parser = argparse.ArgumentParser(prog='python -m tests.openstack.nova',
                                      description=main.__doc__)
     parser.add_argument('computes', nargs='*', metavar='HOST=DRIVER',
-                        help='compute hosts and their virt drivers (default: compute-1..3=%s)'
-                        % FAKE)
+                        help='compute hosts and their virt drivers, or a number N of hosts '
+                        'compute-1..N with %s (default: 3)' % FAKE)
     parser.add_argument('--no-keystone', action='store_true',
                         help='no Keystone: nova-api and placement trust identity headers')
     args = parser.parse_args()
-    computes = dict(arg.split('=', 1) for arg in args.computes) or 3
+    # SIGTERM stops it as Ctrl-C does (with clean-up).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if len(args.computes) == 1 and args.computes[0].isdigit():
+        computes = int(args.computes[0])
+    elif all('=' in arg for arg in args.computes):
+        computes = dict(arg.split('=', 1) for arg in args.computes) or 3
+    else:
+        parser.error('give HOST=DRIVER pairs or one number of hosts')
     keystone = None
     if not args.no_keystone:
         from tests.openstack import keystone as keystone_mod
@@ -630,7 +646,7 @@ def main():
         if keystone is not None:
             print('as vmmig-admin:\n%s' % '\n'.join(
                 'export %s=%s' % kv for kv in sorted(keystone.auth_env('vmmig-admin').items())))
-        print('Ctrl-C stops')
+        print('Ctrl-C or SIGTERM stops', flush=True)
         signal.pause()
     except KeyboardInterrupt:
         pass

@@ -42,6 +42,8 @@ def _sent(client_cls, method_name):
     """[(call|cast, method, kwargs)] that one client method puts on the wire."""
     api = client_cls.__new__(client_cls)
     api.client = mock.Mock()
+    # The conductor's client sends the agents' reports through a client of their topic.
+    api.reports = api.client
     api.server_of = lambda host: host
     cctxt = api.client.prepare.return_value
     method = getattr(api, method_name)

@@ -1,13 +1,16 @@
-"""The ``vmmig`` operator CLI: a cliff application over the conductor's RPC API.
+"""The ``vmmig`` operator CLI: a cliff application over the conductor's RPC API, or
+over vmmig-api (HTTP, a Keystone token) when Keystone credentials (OS_AUTH_URL,
+OS_CLOUD) or an endpoint (--os-endpoint, [cli] api_endpoint) are configured.
 
-With no transport_url configured it runs the conductor and the agents in its
-own process (vmmig.embedded) and lets them finish the queued work before it
+With neither, and no transport_url configured, it runs the conductor and the agents
+in its own process (vmmig.embedded) and lets them finish the queued work before it
 exits.
 """
 
 import argparse
 import importlib
 import logging
+import os
 import sys
 import time
 
@@ -56,6 +59,44 @@ def _conductor_api():
     return rpcapi.ConductorAPI(context=vcontext.cli_context)
 
 
+def _api_client(endpoint=None, cloud=None):
+    """The client of vmmig-api, or None when the CLI is to speak RPC.
+
+    Credentials come from openstacksdk's loader (clouds.yaml named by OS_CLOUD or
+    --os-cloud, else the OS_* variables); ``endpoint`` overrides the catalog's. With
+    an endpoint and no credentials no token is sent: a vmmig-api whose [api]
+    auth_strategy is noauth takes the local user and [cli] roles from the headers.
+    """
+    # Imported late: the RPC path needs none of it.
+    from keystoneauth1 import session as ks_session
+
+    from vmmig.api import client
+
+    endpoint = endpoint or CONF.cli.api_endpoint
+    cloud = cloud or os.environ.get('OS_CLOUD')
+    if cloud or os.environ.get('OS_AUTH_URL'):
+        from openstack import config as os_config
+        from openstack import exceptions as os_exc
+        try:
+            region = os_config.get_cloud_region(cloud=cloud, app_name='vmmig')
+            session = region.get_session()
+        except (os_exc.OpenStackCloudException, os_exc.ConfigException) as e:
+            raise client.IdentityError(reason='the credentials are not usable: %s'
+                                       % base.format_error(e))
+        return client.ApiClient(session, endpoint=endpoint,
+                                service_type=CONF.api.service_type,
+                                interface=region.get_interface(),
+                                region_name=region.get_region_name(CONF.api.service_type))
+    if endpoint:
+        user = vcontext.local_user()
+        headers = {'X-Roles': ','.join(CONF.cli.roles)}
+        if user:
+            headers.update({'X-User-Name': user, 'X-User-Id': user})
+        return client.ApiClient(ks_session.Session(), endpoint=endpoint,
+                                service_type=CONF.api.service_type, headers=headers)
+    return None
+
+
 def _embedded_services():
     # Imported late: only the embedded mode needs the services' code.
     return importlib.import_module('vmmig.embedded').EmbeddedServices()
@@ -67,6 +108,7 @@ class VmmigApp(app.App):
 
     # Seams for the tests: what builds the client and the embedded services.
     api_factory = staticmethod(_conductor_api)
+    http_factory = staticmethod(_api_client)
     services_factory = staticmethod(_embedded_services)
     poll_interval = 0.5
     sleep = staticmethod(time.sleep)
@@ -101,6 +143,14 @@ class VmmigApp(app.App):
                                  'still running then are aborted and rolled back (as '
                                  '`migration abort` does) before the command exits; queued '
                                  'ones stay queued for the next command.')
+        parser.add_argument('--os-endpoint', metavar='URL',
+                            default=os.environ.get('VMMIG_ENDPOINT'),
+                            help='Call vmmig-api at this URL (default: env[VMMIG_ENDPOINT], '
+                                 '[cli] api_endpoint, else the Keystone catalog when '
+                                 'credentials are given, else the conductor over RPC).')
+        parser.add_argument('--os-cloud', metavar='NAME',
+                            help='The cloud of clouds.yaml whose credentials to use '
+                                 '(default: env[OS_CLOUD]); else the OS_* variables.')
         return parser
 
     def configure_logging(self):
@@ -114,6 +164,10 @@ class VmmigApp(app.App):
         # its RPC server would add a traceback for each. -v shows them.
         logging.getLogger('oslo_messaging.rpc.server').setLevel(
             logging.CRITICAL if self.options.verbose_level <= 1 else logging.NOTSET)
+        # keystoneauth warns of each discovery it retries; the one line the command
+        # prints when Keystone fails says it all. -v shows them.
+        logging.getLogger('keystoneauth').setLevel(
+            logging.ERROR if self.options.verbose_level <= 1 else logging.NOTSET)
 
     def initialize_app(self, argv):
         args = []
@@ -131,6 +185,9 @@ class VmmigApp(app.App):
     def conductor(self):
         """The conductor's client; in embedded mode the services start on first use."""
         if self._api is None:
+            self._api = self.http_factory(self.options.os_endpoint, self.options.os_cloud)
+            if self._api is not None:
+                return self._api
             if self.services is None and config.is_embedded():
                 services = self.services_factory()
                 services.start()

@@ -43,7 +43,7 @@ PROGRESS_FIELDS = {
 class ConductorManager(conductor_plans.PlanEndpoints):
     # A literal of its own, not the client's constant: tests/unit/test_rpcapi.py
     # compares the two, which it could not if one were the other.
-    target = messaging.Target(version='1.5')
+    target = messaging.Target(version='1.6')
 
     def __init__(self, name=None):
         self.name = name or CONF.host

@@ -22,6 +22,12 @@ Version history:
   PolicyNotAuthorized. ``requested_by`` is still taken but the context's user,
   when it names one, is what the records keep. A 1.4 client's calls carry an
   empty context and are refused.
+* 1.6 - The agents' reports (agent_started, heartbeat, migration_progress,
+  host_health) go to ``[conductor] report_topic``, served by an endpoint that
+  offers nothing else; the operators' topic serves the operators' calls (and the
+  reports of older agents while ``[conductor] reports_on_operator_topic``). The
+  messages themselves are unchanged: a client capped below 1.6 sends its reports
+  on the operators' topic as before.
 """
 
 from vmmig import conf
@@ -30,7 +36,7 @@ from vmmig import rpc
 
 CONF = conf.CONF
 
-RPC_API_VERSION = '1.5'
+RPC_API_VERSION = '1.6'
 
 
 class ConductorAPI(object):
@@ -43,6 +49,12 @@ class ConductorAPI(object):
         service context (vmmig.context.outgoing)."""
         self.client = rpc.get_client(CONF.conductor.topic, RPC_API_VERSION, timeout=timeout,
                                      cap_option='conductor')
+        # The agents' reports: their own topic from 1.6 on, else the operators' one.
+        if self.client.can_send_version('1.6'):
+            self.reports = rpc.get_client(CONF.conductor.report_topic, RPC_API_VERSION,
+                                          timeout=timeout, cap_option='conductor')
+        else:
+            self.reports = self.client
         self.context = context
 
     def _ctxt(self):
@@ -106,15 +118,16 @@ class ConductorAPI(object):
         conductor gets only the host and the time: alive.
         """
         if not changed and self.client.can_send_version('1.1'):
-            cctxt = self.client.prepare(version='1.1')
+            cctxt = self.reports.prepare(version='1.1')
             cctxt.cast(self._ctxt(), 'heartbeat', host=host, reported_at=reported_at)
             return False
-        self._cast('heartbeat', host=host, facts=facts, instances=instances,
-                   reported_at=reported_at)
+        self.reports.prepare().cast(self._ctxt(), 'heartbeat', host=host, facts=facts,
+                                    instances=instances, reported_at=reported_at)
         return True
 
     def migration_progress(self, migration_id, stats):
-        self._cast('migration_progress', migration_id=migration_id, stats=stats)
+        self.reports.prepare().cast(self._ctxt(), 'migration_progress',
+                                    migration_id=migration_id, stats=stats)
 
     def agent_started(self, host, facts, instances, reported_at, timeout=None, agent=None):
         """Register the host; returns the instances it must forget (evacuated away).
@@ -127,11 +140,11 @@ class ConductorAPI(object):
         kwargs = {}
         options = {}
         if agent is not None and agent != host:
-            rpc.require_version(self.client, '1.2', 'conductor', 'host %s, served by '
+            rpc.require_version(self.reports, '1.2', 'conductor', 'host %s, served by '
                                 'agent process %s,' % (host, agent))
             kwargs['agent'] = agent
             options['version'] = '1.2'
-        return self.client.prepare(timeout=timeout, **options).call(
+        return self.reports.prepare(timeout=timeout, **options).call(
             self._ctxt(), 'agent_started', host=host, facts=facts, instances=instances,
             reported_at=reported_at, **kwargs)
 
@@ -173,4 +186,6 @@ class ConductorAPI(object):
     def host_health(self, host, status, reason=None):
         """What an outside monitor (or the host's agent) says of the host; returns what
         the conductor did about it."""
-        return self._call_1_3('host_health', host=host, status=status, reason=reason)
+        rpc.require_version(self.client, '1.3', 'conductor', 'host_health')
+        return self.reports.prepare(version='1.3').call(self._ctxt(), 'host_health', host=host,
+                                                        status=status, reason=reason)

@@ -3,6 +3,7 @@
 from oslo_config import cfg
 
 from vmmig.conf import agent
+from vmmig.conf import api
 from vmmig.conf import cli
 from vmmig.conf import conductor
 from vmmig.conf import coordination
@@ -19,5 +20,5 @@ from vmmig.conf import upgrade_levels
 CONF = cfg.CONF
 
 for _module in (default, drivers, conductor, agent, scheduler, migration, sim, libvirt,
-                upgrade_levels, coordination, ha, cli, nova):
+                upgrade_levels, coordination, ha, cli, api, nova):
     _module.register_opts(CONF)

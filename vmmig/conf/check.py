@@ -22,7 +22,12 @@ from vmmig import exception
 # The option namespaces of the sample (etc/vmmig/vmmig-config-generator.conf): an option
 # documented there is known even when this program never registers it (a conductor
 # does not register the CLI's options; oslo.messaging registers its drivers' late).
-NAMESPACES = ('vmmig', 'oslo.messaging', 'oslo.db', 'oslo.log', 'oslo.policy')
+NAMESPACES = ('vmmig', 'oslo.messaging', 'oslo.db', 'oslo.log', 'oslo.policy',
+              'keystonemiddleware.auth_token', 'oslo.middleware.sizelimit',
+              'oslo.middleware.http_proxy_to_wsgi')
+#: auth_token registers the options of its [keystone_authtoken] auth_type only when
+#: vmmig-api starts; these plugins' options are known beforehand.
+AUTH_PLUGINS = ('password', 'v3password', 'v3applicationcredential')
 
 
 class _Lines(iniparser.BaseParser):
@@ -109,6 +114,10 @@ def _known_options(conf):
                 names.add(opt.dest)
                 for old in opt.deprecated_opts:
                     known.setdefault(old.group or name, set()).add(old.name)
+    from keystoneauth1 import loading
+    for plugin in AUTH_PLUGINS:
+        known.setdefault('keystone_authtoken', set()).update(
+            opt.dest for opt in loading.get_auth_plugin_conf_options(plugin))
     return known
 
 

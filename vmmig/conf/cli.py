@@ -13,6 +13,13 @@ cli_opts = [
                      'roles are only as trustworthy as the bus credentials of whoever '
                      'runs the command. Possible values: role names such as admin, '
                      'reader, member. Related: [oslo_policy] policy_file.'),
+    cfg.URIOpt('api_endpoint', schemes=['http', 'https'],
+               help='URL of vmmig-api (its root, as in the Keystone catalog). Set, or '
+                    'with Keystone credentials in the environment (OS_AUTH_URL, '
+                    'OS_CLOUD and clouds.yaml), the vmmig command calls the REST API '
+                    'instead of the conductor over the message bus; with credentials '
+                    'it overrides the catalog\'s endpoint. The --os-endpoint option '
+                    'overrides it. Related: [api] service_type.'),
 ]
 
 

@@ -4,7 +4,22 @@ conductor_group = cfg.OptGroup('conductor', title='Conductor',
                                help='The service that runs migrations.')
 
 conductor_opts = [
-    cfg.StrOpt('topic', default='vmmig-conductor', help='RPC topic of the conductor.'),
+    cfg.StrOpt('topic', default='vmmig-conductor',
+               help='RPC topic of the conductor for operators\' requests (the CLI, the '
+                    'REST API, outside health monitors). Related: report_topic.'),
+    cfg.StrOpt('report_topic', default='vmmig-conductor-report',
+               help='RPC topic on which the conductor takes the agents\' reports '
+                    '(registration, heartbeats, migration progress, host health) and '
+                    'nothing else, so that the broker can let agents publish there and '
+                    'not on the operators\' topic. Agents capped below conductor RPC API '
+                    '1.6 by [upgrade_levels] conductor report on the operators\' topic. '
+                    'Related: topic, reports_on_operator_topic.'),
+    cfg.BoolOpt('reports_on_operator_topic', default=True,
+                help='Also take the agents\' reports on the operators\' topic, as '
+                     'agents older than conductor RPC API 1.6 (or capped below it) send '
+                     'them. Set to false once every agent is upgraded and uncapped: then '
+                     'the operators\' topic serves only operators\' requests. The '
+                     'report topic serves reports whatever this says.'),
     cfg.IntOpt('max_concurrent_migrations', default=10, min=1,
                help='Migrations running at once in the whole deployment; more wait in '
                     'the queue in submission order.'),

@@ -1,6 +1,7 @@
 """The oslo.config.opts entry point: every option vmmig registers."""
 
 from vmmig.conf import agent
+from vmmig.conf import api
 from vmmig.conf import cli
 from vmmig.conf import conductor
 from vmmig.conf import coordination
@@ -15,7 +16,7 @@ from vmmig.conf import sim
 from vmmig.conf import upgrade_levels
 
 _MODULES = (default, drivers, conductor, agent, scheduler, migration, sim, libvirt,
-            upgrade_levels, coordination, ha, cli, nova)
+            upgrade_levels, coordination, ha, cli, api, nova)
 
 
 def list_opts():

@@ -1,0 +1,1 @@
+"""``openstack vmmig ...``: the vmmig commands as an OpenStackClient (osc-lib) plugin."""
