@@ -2,8 +2,10 @@
 
 Nova evacuates only from a host it believes down, and ``forced_down`` is how an
 operator or an outside fencing (a BMC power-off, a watchdog) tells it the host
-is fenced. This driver trusts that word; it powers nothing off, so the HA
-monitor only reports with it, and ``vmmig server evacuate`` moves the VMs.
+is fenced. This driver trusts that word: it powers nothing off, and confirms
+only a host that something outside vmmig fenced and forced down. With it the HA
+monitor rebuilds the VMs of such a host by itself, and leaves a host that is
+only down (not forced down) as it is, saying why.
 """
 
 from vmmig import conf
@@ -14,6 +16,7 @@ CONF = conf.CONF
 
 
 class NovaForcedDown(base.Fencing):
+    fences = True
 
     def validate(self):
         if CONF.drivers.backend != 'nova':

@@ -66,6 +66,7 @@ class RedfishFencing(base.Fencing):
     """Powers a host off (ForceOff) and on through its BMC, with sushy."""
 
     powers_off = True
+    fences = True
 
     def __init__(self):
         self._bmcs = None

@@ -10,6 +10,7 @@ class SimFencing(base.Fencing):
     """Powers a simulated host off: its agent, if it comes back, starts no VM it had."""
 
     powers_off = True
+    fences = True
 
     def confirm(self, host):
         if host['state'] != 'down':

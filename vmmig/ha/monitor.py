@@ -9,8 +9,9 @@ VMs rebuilt elsewhere by priority. The plan is the record of the recovery: why
 
 A fencing that fails or times out leaves every VM where it is: the plan is
 recorded ``failed`` with the reason, nothing of it executes, and the host goes
-into maintenance. With a fencing driver that cannot power hosts off, the plan
-is recorded ``failed`` and says so; the host is left as it is.
+into maintenance. With a fencing driver that cannot power hosts off nor read an
+outside fencer's word (``Fencing.fences``), the plan is recorded ``failed`` and
+says so; the host is left as it is.
 """
 
 from concurrent import futures
@@ -112,7 +113,7 @@ class Monitor(object):
         options = {'recovery_method': CONF.ha.recovery_method,
                    'reserved_hosts': list(CONF.ha.reserved_hosts)}
         fencing = plugins.fencing()
-        if not fencing.powers_off:
+        if not fencing.fences:
             why = ('%s; fencing driver %s does not power hosts off, so its VMs are left '
                    'where they are' % (down, CONF.drivers.fencing))
             plan = self._record(name, why, options, states.FAILED, why)
@@ -120,7 +121,7 @@ class Monitor(object):
                 LOG.error('HA monitor: %s (plan %s)', why, plan['id'])
                 self._notify('error', 'vmmig.ha.host.down', plan)
             return
-        LOG.warning('Recovery of %s: %s; powering it off', name, down)
+        LOG.warning('Recovery of %s: %s; fencing it', name, down)
         self._notify('info', 'vmmig.ha.recovery.start', {'host': name, 'reason': down})
         ok, how = fencing.confirm(db.host_get(name))
         if not ok:
