@@ -13,6 +13,7 @@ from tests.unit.semantics import helpers as h
 from vmmig.backends.nova import client
 from vmmig.conductor import rpcapi
 from vmmig.db import api as db
+from vmmig.db import plans as plans_db
 from vmmig.db import states
 from vmmig import exception
 from vmmig import plugins
@@ -368,3 +369,45 @@ def test_nova_silent_for_a_while_during_a_migration(nova, cloud):
     assert record['state'] == 'error'
     assert 'Nova did not answer within [nova] operation_timeout (3 s)' in record['reason']
     assert record['vm_location'] == 'unknown: ask Nova (last seen on compute1)'
+
+
+def _recovery_of(host):
+    plans = plans_db.plan_list(host=host, strategy='evacuate', with_actions=True)
+    return plans[-1] if plans else None
+
+
+def _ha(cloud):
+    return cloud(**{'drivers.fencing': 'nova', 'ha.enabled': True,
+                    'ha.monitor_interval': 0.05, 'conductor.heartbeat_timeout': 0.2,
+                    'nova.shared_instances_storage': True})
+
+
+def test_ha_monitor_evacuates_a_host_forced_down_in_nova(nova, cloud):
+    nova.boot('web-1', 'compute1')
+    api = _ha(cloud)
+    _until(lambda: db.instance_get('web-1')['host'] == 'compute1', 'web-1 seen')
+    # An outside fencer forced it down: no vmmig command.
+    nova.services['compute1'].update(state='down', forced_down=True)
+    _until(lambda: (_recovery_of('compute1') or {}).get('state') == 'succeeded',
+           'the recovery of compute1 succeeds', 20)
+    plan = _recovery_of('compute1')
+    assert 'fenced: nova-compute on compute1 is forced down in Nova' in plan['reason'], plan
+    [migration] = api.migration_list()
+    assert migration['migration_type'] == 'evacuate' and migration['state'] == 'completed'
+    _agrees(nova, 'web-1', 'compute2')
+
+
+def test_ha_monitor_leaves_a_host_down_but_not_forced_down_and_says_why(nova, cloud):
+    nova.boot('web-1', 'compute1')
+    api = _ha(cloud)
+    _until(lambda: db.instance_get('web-1')['host'] == 'compute1', 'web-1 seen')
+    nova.services['compute1'].update(state='down')
+    _until(lambda: _recovery_of('compute1'), 'the report of compute1', 20)
+    plan = _recovery_of('compute1')
+    assert plan['state'] == 'failed', plan
+    assert 'down but not forced down in Nova' in plan['reason'], plan
+    assert {a['state'] for a in plan['actions']} == {'stays'}
+    time.sleep(0.5)
+    assert api.migration_list() == []
+    assert nova.services['compute1']['forced_down'] is False
+    _agrees(nova, 'web-1', 'compute1')
