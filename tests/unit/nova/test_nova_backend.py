@@ -411,3 +411,13 @@ def test_ha_monitor_leaves_a_host_down_but_not_forced_down_and_says_why(nova, cl
     assert api.migration_list() == []
     assert nova.services['compute1']['forced_down'] is False
     _agrees(nova, 'web-1', 'compute1')
+    # Forced down later: the failure has its plan and the host is in maintenance, so
+    # the monitor starts nothing; an operator's evacuation moves the server.
+    nova.services['compute1'].update(forced_down=True)
+    _until(lambda: db.host_get('compute1')['facts']['nova']['forced_down'], 'forced down')
+    time.sleep(0.5)
+    assert api.migration_list() == []
+    assert len(plans_db.plan_list(host='compute1', strategy='evacuate')) == 1
+    [migration] = api.evacuate_host('compute1', target_host='compute2')
+    assert _end(api, migration)['state'] == 'completed'
+    _agrees(nova, 'web-1', 'compute2')
