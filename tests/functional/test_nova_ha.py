@@ -106,12 +106,15 @@ def test_second_migration_waits_for_the_first_under_the_limit(cloud):
     second = cloud.cli('server', 'migrate', 'lim-2', '--live-migration', '--host', 'nova-b',
                        '-f', 'json')
     # Held in vmmig's queue while the first runs in Nova: Nova is asked nothing.
+    waited = 0
     for _ in range(10):
         if cloud.migration(first['id'])['state'] != 'running':
             break
         assert cloud.migration(second['id'])['state'] == 'queued'
         assert cloud.nova_migrations(quick) == []
+        waited += 1
         time.sleep(0.2)
+    assert waited, 'the first ended before the second was seen waiting'
     done = cloud.wait_end(first['id'])
     assert done['state'] == 'completed', done['reason']
     record = cloud.wait_end(second['id'])
