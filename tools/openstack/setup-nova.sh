@@ -16,27 +16,13 @@ STAMP=$VENV/.vmmig-requirements.sha256
 PIP_QUIET=(-q --disable-pip-version-check)
 
 PYTHON=${PYTHON:-python3}
-want=$( (cat "$REQS"; "$PYTHON" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)
+. "$HERE/venv.sh"
+want=$(pins_stamp "$REQS")
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -f "$VENV/etc/nova/api-paste.ini" ]; then
   echo "nova setup: $VENV is up to date"
 else
-  if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-    echo "nova setup: installing python3-venv"
-    apt-get -o DPkg::Lock::Timeout=600 -y -q update >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q \
-      install --no-install-recommends python3-venv >/dev/null
-  fi
-  echo "nova setup: building $VENV from $REQS"
-  rm -rf "$VENV"
-  mkdir -p "$BASE"
-  "$PYTHON" -m venv "$VENV"
-  # pip's "Location ... is ignored" warnings about this machine's local indexes are noise.
-  "$VENV/bin/pip" install "${PIP_QUIET[@]}" --no-input -r "$REQS" 2>&1 \
-    | grep -v "^WARNING: Location" || true
-  # pip's own exit status is hidden by the filter above: ask the result instead.
-  "$VENV/bin/python" -W ignore -c \
-    'import nova.api.openstack.wsgi_app, placement.deploy, gunicorn, pymysql, psycopg2, keystonemiddleware'
-  "$VENV/bin/pip" check --disable-pip-version-check >/dev/null
+  build_venv nova "$VENV" "$REQS" \
+    'nova.api.openstack.wsgi_app, placement.deploy, gunicorn, pymysql, psycopg2, keystonemiddleware'
 
   # The nova wheel lacks api-paste.ini; the sdist of the same version has it.
   version=$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("nova"))')
