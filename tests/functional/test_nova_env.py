@@ -49,6 +49,25 @@ def _last_migration(nova, server_id, status=None, timeout=10):
         time.sleep(0.2)
 
 
+def _servers(nova):
+    return {s.id for s in nova.servers.list(search_opts={'all_tenants': True})}
+
+
+@pytest.fixture(autouse=True)
+def servers_deleted(nova_cloud):
+    """Delete what a test booted: the session's Nova is shared with vmmig's tests."""
+    nova = nova_cloud.client()
+    before = _servers(nova)
+    yield
+    left = _servers(nova) - before
+    for server_id in left:
+        nova.servers.delete(server_id)
+    deadline = time.monotonic() + 60
+    while left & _servers(nova):
+        assert time.monotonic() < deadline, 'servers %s not deleted' % (left & _servers(nova))
+        time.sleep(0.5)
+
+
 def test_boot_on_each_host_asked(nova_cloud):
     nova = nova_cloud.client()
     assert nova_cloud.compute_hosts == ['nova-a', 'nova-b', 'nova-live']
@@ -56,7 +75,6 @@ def test_boot_on_each_host_asked(nova_cloud):
     assert hypervisors == {'nova-a': 'up', 'nova-b': 'up', 'nova-live': 'up'}
     server = nova_cloud.boot('env-boot', host='nova-b')
     assert _host(nova, server) == 'nova-b'
-    nova.servers.delete(server)
 
 
 def test_nova_and_placement_ask_keystone(nova_cloud):
