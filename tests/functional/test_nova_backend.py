@@ -247,19 +247,56 @@ def test_maintenance_drain_of_a_compute_host(cloud):
     stopped = cloud.boot('drain-2', 'nova-b', stopped=True)
     on_it = [r['name'] for r in _rows(cloud, 'SELECT name FROM instances WHERE host = '
                                       "'nova-b'")]
-    cloud.cli('host', 'maintenance', 'set', 'nova-b', '--reason', 'new DIMMs', '--wait')
-    plan = cloud.one("SELECT * FROM action_plans WHERE host = 'nova-b' ORDER BY id DESC "
-                     "LIMIT 1")
-    assert plan['state'] == 'succeeded', plan['result']
-    assert [s.name for s in cloud.admin.servers.list(search_opts={
-        'all_tenants': True, 'host': 'nova-b'})] == []
-    assert _rows(cloud, "SELECT name FROM instances WHERE host = 'nova-b'") == []
-    for name, server in (('drain-1', running), ('drain-2', stopped)):
-        assert cloud.agree(name, server) != 'nova-b'
-    assert cloud.one("SELECT power_state FROM instances WHERE name = 'drain-2'") == {
-        'power_state': 'shutoff'}
-    assert len(on_it) >= 2
-    cloud.cli('host', 'maintenance', 'unset', 'nova-b')
+    try:
+        cloud.cli('host', 'maintenance', 'set', 'nova-b', '--reason', 'new DIMMs', '--wait')
+        # Nova's scheduler is told too: its service is disabled, in vmmig's words.
+        assert _service(cloud, 'nova-b') == ('disabled', 'vmmig maintenance: new DIMMs')
+        plan = cloud.one("SELECT * FROM action_plans WHERE host = 'nova-b' ORDER BY id "
+                         "DESC LIMIT 1")
+        assert plan['state'] == 'succeeded', plan['result']
+        assert [s.name for s in cloud.admin.servers.list(search_opts={
+            'all_tenants': True, 'host': 'nova-b'})] == []
+        assert _rows(cloud, "SELECT name FROM instances WHERE host = 'nova-b'") == []
+        for name, server in (('drain-1', running), ('drain-2', stopped)):
+            assert cloud.agree(name, server) != 'nova-b'
+        assert cloud.one("SELECT power_state FROM instances WHERE name = 'drain-2'") == {
+            'power_state': 'shutoff'}
+        assert len(on_it) >= 2
+        # Nova itself places nothing there now.
+        new = cloud.admin.servers.create('drain-new', cloud.nova.image_id,
+                                         cloud.admin.flavors.find(name='m1.tiny'),
+                                         nics='none', host='nova-b')
+        cloud.booted.append(new.id)
+        fault = getattr(cloud.nova.wait_server(new.id, 'ERROR', client=cloud.admin), 'fault')
+        assert 'No valid host' in fault['message'], fault
+    finally:
+        cloud.cli('host', 'maintenance', 'unset', 'nova-b')
+    assert _service(cloud, 'nova-b') == ('enabled', None)
+
+
+def test_a_compute_service_an_operator_disabled_is_left_as_it_is(cloud):
+    cloud.admin.services.disable_log_reason(_service_id(cloud, 'nova-live'), 'rack rewiring')
+    try:
+        cloud.wait(lambda: (cloud.one("SELECT facts FROM hosts WHERE name = 'nova-live'")
+                            ['facts'].get('unavailable')), 'vmmig sees nova-live disabled')
+        cloud.cli('host', 'maintenance', 'set', 'nova-live', '--reason', 'firmware', '--wait')
+        assert _service(cloud, 'nova-live') == ('disabled', 'rack rewiring')
+        cloud.cli('host', 'maintenance', 'unset', 'nova-live')
+        time.sleep(1)
+        assert _service(cloud, 'nova-live') == ('disabled', 'rack rewiring')
+    finally:
+        cloud.admin.services.enable(_service_id(cloud, 'nova-live'))
+    cloud.wait(lambda: not (cloud.one("SELECT facts FROM hosts WHERE name = 'nova-live'")
+                            ['facts'].get('unavailable')), 'vmmig sees nova-live enabled')
+
+
+def _service_id(cloud, host):
+    return cloud.admin.services.list(host=host, binary='nova-compute')[0].id
+
+
+def _service(cloud, host):
+    service = cloud.admin.services.list(host=host, binary='nova-compute')[0]
+    return service.status, service.disabled_reason
 
 
 def test_novas_refusals_end_the_record_failed_in_its_words(cloud):

@@ -48,6 +48,9 @@ def ha_on_nova(nova_cloud, keystone):
 def cloud(ha_on_nova):
     yield ha_on_nova
     ha_on_nova.delete_booted()
+    # A test that failed half-way leaves no host out of vmmig's (and Nova's) placement.
+    for row in nb._rows(ha_on_nova, 'SELECT name FROM hosts WHERE maintenance'):
+        ha_on_nova.cli('host', 'maintenance', 'unset', row['name'])
 
 
 def _recoveries(cloud, host):
@@ -92,11 +95,16 @@ def test_monitor_evacuates_a_compute_killed_and_forced_down(cloud):
         row = cloud.one("SELECT maintenance, maintenance_reason FROM hosts "
                         "WHERE name = 'nova-a'")
         assert row['maintenance'] and 'fenced' in row['maintenance_reason'], row
+        # And out of Nova's: its service disabled, as Masakari does.
+        status, reason = nb._service(cloud, 'nova-a')
+        assert status == 'disabled' and reason.startswith('vmmig maintenance: HA: fenced'), \
+            reason
     finally:
         cloud.nova.recover_compute('nova-a')
     cloud.wait(lambda: cloud.one("SELECT state FROM hosts WHERE name = 'nova-a'") == {
         'state': 'up'}, 'nova-a up in vmmig again')
     cloud.cli('host', 'maintenance', 'unset', 'nova-a')
+    assert nb._service(cloud, 'nova-a') == ('enabled', None)
     # Up again, one recovery for the one failure.
     assert len(_recoveries(cloud, 'nova-a')) == 1
 

@@ -270,7 +270,9 @@ class NovaCloud(object):
                     pending, host, timeout, _tail(self.log_paths[self._compute_proc(host)])))
             time.sleep(0.5)
         self.force_down(host, False)
-        self._wait_services({host}, 'nova-compute')
+        # Up, not enabled: whoever disabled it (vmmig's maintenance of a fenced host)
+        # enables it.
+        self._wait_services({host}, 'nova-compute', enabled=False)
 
     def force_down(self, host, down=True):
         """Mark the host's nova-compute service forced down (or up again) in Nova."""
@@ -570,14 +572,14 @@ class NovaCloud(object):
                     name, url, timeout, _tail(self.log_paths[name])))
             time.sleep(0.3)
 
-    def _wait_services(self, hosts, binary, by_binary=False, timeout=180):
-        """Wait until the services report up in Nova's os-services API."""
+    def _wait_services(self, hosts, binary, by_binary=False, timeout=180, enabled=True):
+        """Wait until the services report up (and ``enabled``) in Nova's os-services API."""
         nova = self.client()
         deadline = time.monotonic() + timeout
         while True:
             self._check_alive()
             up = {s.host for s in nova.services.list(binary=binary)
-                  if s.state == 'up' and s.status == 'enabled'}
+                  if s.state == 'up' and (s.status == 'enabled' or not enabled)}
             if by_binary and up or not by_binary and hosts <= up:
                 return
             if time.monotonic() > deadline:

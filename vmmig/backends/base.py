@@ -8,10 +8,13 @@ migrations the dispatcher hands it. Loaded from the ``vmmig.backends`` namespace
 by ``[drivers] backend``.
 """
 
+import logging
+
 from vmmig import conf
 from vmmig import exception
 from vmmig import plugins
 
+LOG = logging.getLogger(__name__)
 CONF = conf.CONF
 
 
@@ -42,6 +45,10 @@ class Backend(object):
     def stop(self):
         """Stop it."""
 
+    def maintenance_changed(self, host):
+        """``host`` entered or left maintenance in the records: tell the cloud, if it
+        places VMs by itself (the agents' hosts take only what vmmig places)."""
+
     def rediscover(self, instance):
         """A request named ``instance``, which the records do not hold: look at the
         hosts again now, or raise InstanceNotFound (the agents report by themselves:
@@ -63,6 +70,17 @@ class Backend(object):
     def force_complete(self, record):
         """Make a running live migration finish; False when no job can be told yet."""
         return False
+
+
+def tell_maintenance(backend, host):
+    """``backend.maintenance_changed(host)``, which may fail: the records are the
+    truth and already changed, and a cloud not told now is told by the backend's next
+    discovery."""
+    try:
+        backend.maintenance_changed(host)
+    except exception.VmmigException as e:
+        LOG.warning('Host %s: the %s backend was not told of its maintenance now (its '
+                    'next discovery tells it): %s', host, backend.name, e)
 
 
 def load(conductor):

@@ -9,6 +9,7 @@ through ordinary migration records (vmmig/plans/executor.py).
 import logging
 
 from vmmig import arguments as args
+from vmmig.backends import base as backends
 from vmmig import conf
 from vmmig import context as vcontext
 from vmmig.db import api as db
@@ -79,8 +80,11 @@ class PlanEndpoints(object):
     def host_maintenance_set(self, context, host, reason, options=None, dry_run=False,
                              requested_by=None):
         """The host leaves placement at once and a drain plan empties it."""
-        return self._new_plan('drain', host, reason, options, dry_run, requested_by,
+        plan = self._new_plan('drain', host, reason, options, dry_run, requested_by,
                               states.ONGOING, maintenance=True)
+        if not dry_run:
+            backends.tell_maintenance(self.backend, host)
+        return plan
 
     @args.accepts(host=args.Name('host'), requested_by=args.REQUESTED_BY)
     @policy.authorizes('vmmig:host:maintenance:unset')
@@ -91,6 +95,7 @@ class PlanEndpoints(object):
                                        host=host, with_actions=True):
             self._abort(plan, 'host %s left maintenance' % host, requested_by)
         LOG.info('Host %s out of maintenance', host)
+        backends.tell_maintenance(self.backend, host)
         return record
 
     @args.accepts(state=args.Optional(args.Choice(*states.ALL)),

@@ -34,6 +34,15 @@ nova_opts = [
                      'be evacuated (rebuilt on their disks); False: they are local, a '
                      "live migration copies them (block_migration 'auto' lets Nova "
                      'choose) and only volume-backed VMs can be evacuated.'),
+    cfg.BoolOpt('disable_in_maintenance', default=True,
+                help='While vmmig holds a host in maintenance (an operator\'s drain, or '
+                     'the HA monitor\'s fencing), its nova-compute service is disabled in '
+                     'Nova with a reason that begins "vmmig maintenance", so Nova\'s '
+                     'scheduler places no new server there; it is enabled again when '
+                     'the maintenance is lifted. A service disabled in Nova with another '
+                     'reason (by an operator) is left as it is. Checked at each '
+                     'discovery, so a change Nova could not take at once is made later. '
+                     'False: vmmig never changes a service in Nova.'),
 ]
 
 

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 
+from vmmig.backends import base as backends
 from vmmig import conf
 from vmmig.db import api as db
 from vmmig.db import plans as plans_db
@@ -131,6 +132,7 @@ class Monitor(object):
                                 maintenance=('HA: fencing failed: %s' % how)[:255])
             if plan:
                 LOG.error('Recovery of %s: %s (plan %s)', name, why, plan['id'])
+                backends.tell_maintenance(self.conductor.backend, name)
                 self._notify('error', 'vmmig.ha.fencing.failed', plan)
             return
         why = '%s; fenced: %s' % (down, how)
@@ -139,6 +141,7 @@ class Monitor(object):
             'HA: fenced: %s; its VMs were rebuilt elsewhere' % how)[:255])
         if plan is None:
             return
+        backends.tell_maintenance(self.conductor.backend, name)
         LOG.warning('Recovery of %s: %s; plan %s evacuates %d VM(s)', name, why, plan['id'],
                     sum(a['state'] == states.PENDING for a in plan['actions']))
         executor.notify(self.conductor.notifier, 'create', plan, reason=why)

@@ -32,6 +32,8 @@ class FakeNova(object):
         self.live_steps = 3
         #: the next move Nova accepts fails in its conductor with this message
         self.fail_next = None
+        #: hosts whose service Nova refuses to disable or enable
+        self.refuse_service_change = set()
         self.calls = []
 
     # Set-up --------------------------------------------------------------------
@@ -141,6 +143,22 @@ class FakeNova(object):
         if migration['status'] != 'running':
             raise exception.NovaRefused(action='force complete', error='not running (HTTP 400)')
         migration['force'] = True
+
+    def disable_service(self, service_id, host, reason):
+        self._reach('disable %s' % host)
+        self._service(service_id).update(status='disabled', disabled_reason=reason)
+
+    def enable_service(self, service_id, host):
+        self._reach('enable %s' % host)
+        self._service(service_id).update(status='enabled', disabled_reason=None)
+
+    def _service(self, service_id):
+        service = next(s for s in self.services.values() if s['id'] == service_id)
+        if service['host'] in self.refuse_service_change:
+            raise exception.NovaRefused(action='change nova-compute on %s' % service['host'],
+                                        error='Service %s not found. (HTTP 404)'
+                                              % service_id)
+        return service
 
     def force_down(self, service_id, host):
         self._reach('force_down')

@@ -371,6 +371,87 @@ def test_nova_silent_for_a_while_during_a_migration(nova, cloud):
     assert record['vm_location'] == 'unknown: ask Nova (last seen on compute1)'
 
 
+def _service(nova, host):
+    return (nova.services[host]['status'], nova.services[host]['disabled_reason'])
+
+
+def _drained(api, host, reason):
+    api.host_maintenance_set(host, reason)
+    _until(lambda: plans_db.plan_list(host=host)[-1]['state'] == 'succeeded',
+           'the drain of %s' % host, 20)
+
+
+def test_maintenance_disables_the_service_in_nova_until_lifted(nova, cloud):
+    nova.boot('web-1', 'compute1')
+    api = cloud()
+    _drained(api, 'compute1', 'new DIMMs')
+    _agrees(nova, 'web-1', nova.vms['uuid-web-1']['OS-EXT-SRV-ATTR:host'])
+    # Told at once, not at the next discovery.
+    assert _service(nova, 'compute1') == ('disabled', 'vmmig maintenance: new DIMMs')
+    assert _service(nova, 'compute2') == ('enabled', None)
+    api.host_maintenance_unset('compute1')
+    assert _service(nova, 'compute1') == ('enabled', None)
+    # The facts of the same discovery show it: a destination again at once.
+    verdicts = {v['host']: v for v in api.host_eligible('web-1', 'live')}
+    assert verdicts['compute1']['eligible'], verdicts['compute1']
+    assert nova.calls.count('disable compute1') == 1
+    assert nova.calls.count('enable compute1') == 1
+
+
+def test_a_service_an_operator_disabled_in_nova_is_left_as_it_is(nova, cloud):
+    nova.services['compute2'].update(status='disabled', disabled_reason='rack 4 rewiring')
+    nova.services['compute3'].update(status='disabled', disabled_reason=None)
+    api = cloud()
+    _drained(api, 'compute2', 'firmware')
+    api.host_maintenance_unset('compute2')
+    time.sleep(0.3)
+    assert _service(nova, 'compute2') == ('disabled', 'rack 4 rewiring')
+    assert _service(nova, 'compute3') == ('disabled', None)
+    assert not [c for c in nova.calls if c.startswith(('disable', 'enable'))]
+    hosts = {x['name']: x for x in api.host_list()}
+    assert hosts['compute2']['facts']['unavailable'] == (
+        'nova-compute on compute2 is disabled in Nova: rack 4 rewiring')
+
+
+def test_nova_unreachable_at_maintenance_is_told_by_a_later_discovery(nova, cloud):
+    api = cloud()
+    nova.unreachable = True
+    # vmmig's records are the truth: the maintenance holds without Nova.
+    _drained(api, 'compute1', 'new fans')
+    assert db.host_get('compute1')['maintenance']
+    assert _service(nova, 'compute1') == ('enabled', None)
+    nova.unreachable = False
+    _until(lambda: _service(nova, 'compute1')[0] == 'disabled', 'compute1 disabled')
+    assert _service(nova, 'compute1') == ('disabled', 'vmmig maintenance: new fans')
+    nova.unreachable = True
+    api.host_maintenance_unset('compute1')
+    assert not db.host_get('compute1')['maintenance']
+    nova.unreachable = False
+    _until(lambda: _service(nova, 'compute1')[0] == 'enabled', 'compute1 enabled')
+
+
+def test_a_refusal_by_nova_leaves_the_other_services_told(nova, cloud):
+    api = cloud()
+    nova.refuse_service_change.add('compute1')
+    api.host_maintenance_set('compute1', 'a')
+    api.host_maintenance_set('compute2', 'b')
+    _until(lambda: _service(nova, 'compute2')[0] == 'disabled', 'compute2 disabled')
+    assert _service(nova, 'compute1') == ('enabled', None)
+    # Asked again at each discovery, and told once Nova takes it.
+    _until(lambda: nova.calls.count('disable compute1') >= 3, 'compute1 asked again')
+    nova.refuse_service_change.clear()
+    _until(lambda: _service(nova, 'compute1')[0] == 'disabled', 'compute1 disabled')
+
+
+def test_no_service_changed_when_told_not_to(nova, cloud):
+    api = cloud(**{'nova.disable_in_maintenance': False})
+    _drained(api, 'compute1', 'new DIMMs')
+    time.sleep(0.3)
+    assert _service(nova, 'compute1') == ('enabled', None)
+    api.host_maintenance_unset('compute1')
+    assert not [c for c in nova.calls if c.startswith(('disable', 'enable'))]
+
+
 def _recovery_of(host):
     plans = plans_db.plan_list(host=host, strategy='evacuate', with_actions=True)
     return plans[-1] if plans else None
@@ -392,6 +473,10 @@ def test_ha_monitor_evacuates_a_host_forced_down_in_nova(nova, cloud):
            'the recovery of compute1 succeeds', 20)
     plan = _recovery_of('compute1')
     assert 'fenced: nova-compute on compute1 is forced down in Nova' in plan['reason'], plan
+    # Fenced: disabled in Nova too (as Masakari does) until an operator lifts it.
+    status, reason = _service(nova, 'compute1')
+    assert status == 'disabled' and reason.startswith('vmmig maintenance: HA: fenced: '), \
+        reason
     [migration] = api.migration_list()
     assert migration['migration_type'] == 'evacuate' and migration['state'] == 'completed'
     _agrees(nova, 'web-1', 'compute2')

@@ -13,6 +13,7 @@ import time
 
 from vmmig.backends import base
 from vmmig.backends.nova import client
+from vmmig.backends.nova import maintenance
 from vmmig.backends.nova import moves
 from vmmig.backends.nova import views
 from vmmig import conf
@@ -101,6 +102,10 @@ class NovaBackend(base.Backend):
         reported_at = time.time()
         shared = CONF.nova.shared_instances_storage
         services = self.nova.compute_services()
+        if CONF.nova.disable_in_maintenance:
+            maintenance.mirror(self.nova, services, {
+                row['name']: row['maintenance_reason'] for row in db.host_list()
+                if row['maintenance']})
         hypervisors = self.nova.hypervisors()
         servers = [s for s in self.nova.servers()
                    if s.get('OS-EXT-STS:vm_state') not in ('deleted', 'soft-delete')]
@@ -140,6 +145,10 @@ class NovaBackend(base.Backend):
                     db.instance_relocated(spec['name'], host, spec, reported_at)
         for host, specs in per_host.items():
             db.instances_report(host, specs, reported_at)
+
+    def maintenance_changed(self, host):
+        """Tell Nova now (the discovery would tell it within [nova] sync_interval)."""
+        self.sync()
 
     def rediscover(self, instance):
         """Discover now; raise what keeps Nova from answering, or ServerNotInNova."""

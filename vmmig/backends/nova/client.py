@@ -161,6 +161,14 @@ class Nova(object):
                    self.client.server_migrations.live_migrate_force_complete, uuid,
                    migration_id, server=uuid, instance=instance)
 
+    def disable_service(self, service_id, host, reason):
+        self._call('disable nova-compute on %s' % host,
+                   self.client.services.disable_log_reason, service_id, reason)
+
+    def enable_service(self, service_id, host):
+        self._call('enable nova-compute on %s' % host, self.client.services.enable,
+                   service_id)
+
     def force_down(self, service_id, host):
         self._call('force nova-compute on %s down' % host, self.client.services.force_down,
                    service_id, True)
