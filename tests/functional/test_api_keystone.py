@@ -32,6 +32,7 @@ class Stack(object):
     def __init__(self, keystone, services, api, engine):
         self.keystone, self.services, self.api, self.engine = (keystone, services, api,
                                                                engine)
+        self.in_catalog = True
 
     def cli(self, user, *args, env=None):
         """vmmig as ``user`` (its OS_* variables: the API from the catalog)."""
@@ -45,8 +46,10 @@ class Stack(object):
         return self.services.cli(*args, check=False)
 
     def adapter(self, user):
+        # A stack not in the catalog is asked at its own URL.
         return adapter.Adapter(self.keystone.session(user), service_type=SERVICE_TYPE,
-                               interface='public', raise_exc=False)
+                               interface='public', raise_exc=False,
+                               endpoint_override=None if self.in_catalog else self.api.url)
 
     def snapshot(self):
         """What a refused request must not change: migrations, plans, VMs' places."""
@@ -63,6 +66,10 @@ class Stack(object):
 
 @pytest.fixture(scope='module')
 def stack(keystone):
+    yield from _stack(keystone, CLUSTER)
+
+
+def _stack(keystone, cluster, extra_conf=None, in_catalog=True):
     fixtures_ = []
 
     def use(fixture):
@@ -74,8 +81,8 @@ def stack(keystone):
         database = use(vfix.DatabaseFixture('sqlite'))
         # The conductor enforces the policy: it holds [api] operator_projects.
         services = use(vfix.ServiceProcesses(
-            sorted(CLUSTER['hosts']), database.url, cluster=CLUSTER,
-            extra_conf={'api': {'operator_projects': 'vmmig'}}))
+            sorted(cluster['hosts']), database.url, cluster=cluster,
+            extra_conf=dict(extra_conf or {}, api={'operator_projects': 'vmmig'})))
         api = use(vfix.ApiProcess(services, {
             'api': {'auth_strategy': 'keystone'},
             'keystone_authtoken': {
@@ -84,9 +91,12 @@ def stack(keystone):
                 'password': keystone.users['vmmig'], 'project_name': 'service',
                 'user_domain_id': 'default', 'project_domain_id': 'default',
                 'region_name': 'RegionOne'}}))
-        keystone.register_service('vmmig', SERVICE_TYPE, api.url)
+        if in_catalog:
+            keystone.register_service('vmmig', SERVICE_TYPE, api.url)
         engine = sa.create_engine(database.url)
-        yield Stack(keystone, services, api, engine)
+        stack = Stack(keystone, services, api, engine)
+        stack.in_catalog = in_catalog
+        yield stack
         engine.dispose()
     finally:
         while fixtures_:
@@ -311,3 +321,73 @@ def test_a_malformed_body_and_an_unknown_version_are_named_and_record_nothing(st
     assert resp.status_code == 404
     assert 'API version v3 is not available' in resp.json()['errors'][0]['detail']
     assert stack.snapshot() == before
+
+
+# An evacuation through the API ---------------------------------------------------------
+
+EVACUATION = {
+    'hosts': {h: {'shared_storage': 'nfs', 'cpu_features': ['sse4.2']} for h in ('e1', 'e2')},
+    'instances': {'ev-run': test_api._vm('e1', 'shared', 'running'),
+                  'ev-off': test_api._vm('e1', 'shared', 'shutoff')},
+}
+
+
+@pytest.fixture(scope='module')
+def dying(keystone):
+    """A stack whose host e1 can be killed: no HA monitor (the operator evacuates),
+    a host silent for 1 s is down and the heartbeat fencing confirms it 1 s later."""
+    yield from _stack(keystone, EVACUATION, in_catalog=False, extra_conf={
+        'ha': {'enabled': 'false'},
+        'conductor': {'heartbeat_timeout': '1', 'fencing_grace': '1'}})
+
+
+def test_an_admin_evacuates_a_dead_host_through_the_api(dying):
+    member, admin = dying.adapter('vmmig-member'), dying.adapter('vmmig-admin')
+    dying.services.kill('agent-e1')
+    with dying.engine.connect() as conn:
+        _wait(lambda: conn.execute(sa.text("SELECT state FROM hosts WHERE name = 'e1'"))
+              .scalar() == 'down', 'e1 down')
+    before = dying.snapshot()
+    refused = member.post('/v1/hosts/e1/evacuate', json={})
+    assert refused.status_code == 403, refused.text
+    assert 'vmmig:host:evacuate' in refused.text
+    assert dying.snapshot() == before
+    # The heartbeat fencing confirms e1 [conductor] fencing_grace after it went silent.
+    deadline = time.monotonic() + 30
+    while True:
+        answer = admin.post('/v1/hosts/e1/evacuate', json={'target_host': 'e2'})
+        if answer.status_code == 202 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert answer.status_code == 202, answer.text
+    migrations = answer.json()['migrations']
+    assert sorted(m['instance'] for m in migrations) == ['ev-off', 'ev-run'], migrations
+    for m in migrations:
+        record = _ended(admin, m['id'])
+        assert (record['migration_type'], record['state']) == ('evacuate', 'completed'), \
+            record
+    # Where each VM is, and in what power state: as it was before e1 died.
+    with dying.engine.connect() as conn:
+        placed = dict((r[0], (r[1], r[2])) for r in conn.execute(sa.text(
+            'SELECT name, host, power_state FROM instances')))
+    assert placed == {'ev-run': ('e2', 'running'), 'ev-off': ('e2', 'shutoff')}, placed
+    listed = admin.get('/v1/servers', params={'host': 'e2'})
+    assert listed.status_code == 200, listed.text
+    assert sorted((v['name'], v['power_state']) for v in listed.json()['servers']) == [
+        ('ev-off', 'shutoff'), ('ev-run', 'running')]
+
+
+def _ended(api, migration_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        record = api.get('/v1/migrations/%s' % migration_id).json()['migration']
+        if record['state'] in test_api.TERMINAL or time.monotonic() > deadline:
+            return record
+        time.sleep(0.2)
+
+
+def _wait(predicate, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
