@@ -366,6 +366,8 @@ def test_an_admin_evacuates_a_dead_host_through_the_api(dying):
         record = _ended(admin, m['id'])
         assert (record['migration_type'], record['state']) == ('evacuate', 'completed'), \
             record
+        # Who asked: the token's user.
+        assert record['requested_by'] == 'vmmig-admin', record
     # Where each VM is, and in what power state: as it was before e1 died.
     with dying.engine.connect() as conn:
         placed = dict((r[0], (r[1], r[2])) for r in conn.execute(sa.text(

@@ -17,8 +17,8 @@ EXIT_ERROR = 1
 # The order in which `migration show` lists a record's fields; others follow, sorted.
 MIGRATION_FIELDS = (
     'id', 'uuid', 'instance', 'migration_type', 'storage_mode', 'state', 'source_host',
-    'dest_host', 'requested_host', 'vm_location', 'reason', 'hold_reason', 'held_by',
-    'past_hold_reason', 'past_held_by', 'options', 'owner', 'bytes_total',
+    'dest_host', 'requested_host', 'requested_by', 'vm_location', 'reason', 'hold_reason',
+    'held_by', 'past_hold_reason', 'past_held_by', 'options', 'owner', 'bytes_total',
     'bytes_processed', 'bytes_remaining', 'disk_total', 'disk_remaining', 'dirty_rate',
     'iteration', 'downtime_ms', 'postcopy', 'abort_requested', 'force_complete_requested',
     'created_at', 'started_at', 'finished_at', 'updated_at', 'progress_at',

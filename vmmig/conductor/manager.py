@@ -116,7 +116,7 @@ class ConductorManager(conductor_plans.PlanEndpoints):
         values = dict(instance=plan.instance['name'], migration_type=plan.migration_type.name,
                       storage_mode=plan.storage.name, source_host=plan.source,
                       dest_host=plan.dest, requested_host=requested_host,
-                      options=plan.options, **plan.room())
+                      requested_by=requested_by, options=plan.options, **plan.room())
         # The record's link to what asked for it (an action of a plan: action_id).
         values.update(extra or {})
         if hold_reason:

@@ -58,6 +58,9 @@ class Migration(Base):
     source_host = sa.Column(sa.String(255), nullable=False)
     dest_host = sa.Column(sa.String(255))
     requested_host = sa.Column(sa.String(255))
+    # Who asked: the request context's user (a token's, over the API), or the plan's
+    # requester for a plan's action ("ha-monitor" for a recovery).
+    requested_by = sa.Column(sa.String(255))
     state = sa.Column(sa.String(16), nullable=False, index=True)
     hold_reason = sa.Column(sa.String(255))
     held_by = sa.Column(sa.String(255))

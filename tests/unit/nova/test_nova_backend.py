@@ -479,6 +479,7 @@ def test_ha_monitor_evacuates_a_host_forced_down_in_nova(nova, cloud):
         reason
     [migration] = api.migration_list()
     assert migration['migration_type'] == 'evacuate' and migration['state'] == 'completed'
+    assert migration['requested_by'] == 'ha-monitor'
     _agrees(nova, 'web-1', 'compute2')
 
 

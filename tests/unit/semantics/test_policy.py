@@ -111,12 +111,16 @@ def test_an_old_client_with_an_empty_context_is_refused(make_cloud):
 
 def test_a_record_keeps_the_user_of_the_context(make_cloud):
     """The context's user, not the requested_by argument (a client may write anything
-    there), is who asked; a held migration's held_by is that user too."""
+    there), is who asked, on the record and on a plan; a held migration's held_by is
+    that user too."""
     make_cloud(helpers.cluster({'vm1': helpers.vm('a'), 'vm2': helpers.vm('a')}))
     api = helpers.api_as('alice')
     held = api.migrate_server('vm1', 'live', host='b', hold_reason='window',
                               requested_by='mallory')
-    assert (held['state'], held['held_by']) == ('held', 'alice')
+    assert (held['state'], held['held_by'], held['requested_by']) == (
+        'held', 'alice', 'alice')
+    moved = api.migrate_server('vm2', 'live', host='b', requested_by='mallory')
+    assert api.migration_get(moved['id'])['requested_by'] == 'alice'
     plan = api.host_maintenance_set('a', 'disk swap', requested_by='mallory')
     assert plan['requested_by'] == 'alice'
     assert helpers.api_as('bob', 'reader').plan_get(plan['id'])['requested_by'] == 'alice'
