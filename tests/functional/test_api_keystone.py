@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from tests import fixtures as vfix
 from tests.functional import test_api
+from tests.functional import test_recovery as tr
 from vmmig.api import handlers
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
@@ -345,8 +346,8 @@ def test_an_admin_evacuates_a_dead_host_through_the_api(dying):
     member, admin = dying.adapter('vmmig-member'), dying.adapter('vmmig-admin')
     dying.services.kill('agent-e1')
     with dying.engine.connect() as conn:
-        _wait(lambda: conn.execute(sa.text("SELECT state FROM hosts WHERE name = 'e1'"))
-              .scalar() == 'down', 'e1 down')
+        tr.wait_for(lambda: conn.execute(sa.text(
+            "SELECT state FROM hosts WHERE name = 'e1'")).scalar() == 'down', 30, 'e1 down')
     before = dying.snapshot()
     refused = member.post('/v1/hosts/e1/evacuate', json={})
     assert refused.status_code == 403, refused.text
@@ -362,8 +363,13 @@ def test_an_admin_evacuates_a_dead_host_through_the_api(dying):
     assert answer.status_code == 202, answer.text
     migrations = answer.json()['migrations']
     assert sorted(m['instance'] for m in migrations) == ['ev-off', 'ev-run'], migrations
+    def shown(migration_id):
+        return admin.get('/v1/migrations/%s' % migration_id).json()['migration']
+
     for m in migrations:
-        record = _ended(admin, m['id'])
+        tr.wait_for(lambda: shown(m['id'])['state'] in test_api.TERMINAL, 60,
+                    'migration %s ends' % m['id'])
+        record = shown(m['id'])
         assert (record['migration_type'], record['state']) == ('evacuate', 'completed'), \
             record
         # Who asked: the token's user.
@@ -377,19 +383,3 @@ def test_an_admin_evacuates_a_dead_host_through_the_api(dying):
     assert listed.status_code == 200, listed.text
     assert sorted((v['name'], v['power_state']) for v in listed.json()['servers']) == [
         ('ev-off', 'shutoff'), ('ev-run', 'running')]
-
-
-def _ended(api, migration_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        record = api.get('/v1/migrations/%s' % migration_id).json()['migration']
-        if record['state'] in test_api.TERMINAL or time.monotonic() > deadline:
-            return record
-        time.sleep(0.2)
-
-
-def _wait(predicate, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
