@@ -363,6 +363,7 @@ def test_an_admin_evacuates_a_dead_host_through_the_api(dying):
     assert answer.status_code == 202, answer.text
     migrations = answer.json()['migrations']
     assert sorted(m['instance'] for m in migrations) == ['ev-off', 'ev-run'], migrations
+
     def shown(migration_id):
         return admin.get('/v1/migrations/%s' % migration_id).json()['migration']
 
